@@ -1,0 +1,9 @@
+//! fdiff: find file-descriptor leaks by snapshotting, diffing and tracking every open fd of a
+//! process over time.
+//!
+//! Data flows one way: a [`source`] (live /proc or a recording) yields [`snapshot`]s;
+//! [`diff`] compares two; [`track`] keeps groups, series and the leak verdict; [`report`]
+//! renders. The binary only turns [`app::run`]'s result into an exit code.
+
+pub mod snapshot;
+pub mod util;

@@ -1,0 +1,9 @@
+//! Snapshots: the model of a process's open fds, their classification, and one decoder per fd kind.
+
+pub mod anon;
+pub mod classify;
+pub mod file;
+pub mod model;
+pub mod socket;
+
+pub use model::*;

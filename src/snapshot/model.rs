@@ -1,0 +1,283 @@
+//! The snapshot model: what the open fds of one process looked like at one instant.
+//!
+//! These types are the contract between every stage: sources build them, diff compares
+//! them, track groups them and report renders them. Their JSON form is the
+//! `fdiff/snapshot/v1` schema documented in the README.
+
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Value of the `schema` field of a snapshot object.
+pub const SNAPSHOT_SCHEMA: &str = "fdiff/snapshot/v1";
+
+/// One process's open fds at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub schema: String,
+    pub pid: i32,
+    pub comm: String,
+    pub cmdline: Vec<String>,
+    /// Field 22 of /proc/PID/stat (clock ticks after boot): with the pid it names a process
+    /// uniquely, so a reused pid is never mistaken for the old process.
+    pub start_time: u64,
+    /// Unix time in seconds, with fraction.
+    pub taken_at: f64,
+    pub fd_limit: FdLimit,
+    /// In fd order. Entries are shared between consecutive snapshots of a watch, so an
+    /// unchanged fd costs a reference count, not a copy.
+    pub fds: Vec<Arc<FdEntry>>,
+    /// Fds that exist but could not be read.
+    pub errors: Vec<FdError>,
+}
+
+impl Snapshot {
+    pub fn proc_id(&self) -> ProcId {
+        ProcId {
+            pid: self.pid,
+            start_time: self.start_time,
+        }
+    }
+}
+
+/// A process is its pid *and* its start time: a reused pid is a new process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ProcId {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+/// RLIMIT_NOFILE of the process; `None` when it could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FdLimit {
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+}
+
+/// An fd that exists but whose link or details could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdError {
+    pub fd: i32,
+    pub error: String,
+}
+
+/// One open fd: its number, the exact readlink target and what it was decoded to be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FdEntry {
+    pub fd: i32,
+    /// The readlink text; a lossy rendering when the bytes are not UTF-8.
+    pub target: String,
+    /// The exact readlink bytes as lowercase hex, present only when they are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_hex: Option<String>,
+    #[serde(flatten)]
+    pub detail: Detail,
+}
+
+impl FdEntry {
+    /// The exact bytes readlink returned for this fd.
+    pub fn raw_target(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.target_hex {
+            Some(hex) => std::borrow::Cow::Owned(crate::util::hex_decode(hex).unwrap_or_default()),
+            None => std::borrow::Cow::Borrowed(self.target.as_bytes()),
+        }
+    }
+
+    /// Whether `raw` is the exact readlink text of this entry (identity check on the hot path).
+    pub fn same_target(&self, raw: &[u8]) -> bool {
+        match &self.target_hex {
+            None => self.target.as_bytes() == raw,
+            Some(hex) => crate::util::hex_eq(hex, raw),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.detail.kind()
+    }
+}
+
+/// The class of an fd, as the `kind` field names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    File,
+    Dir,
+    Device,
+    Socket,
+    Pipe,
+    AnonInode,
+    Memfd,
+    Unknown,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "dir",
+            Kind::Device => "device",
+            Kind::Socket => "socket",
+            Kind::Pipe => "pipe",
+            Kind::AnonInode => "anon_inode",
+            Kind::Memfd => "memfd",
+            Kind::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an fd was decoded to be; serialized flat beside `fd` and `target`, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Detail {
+    File(FileDetail),
+    Dir(DirDetail),
+    Device(DeviceDetail),
+    Socket(SocketDetail),
+    Pipe(PipeDetail),
+    AnonInode(AnonDetail),
+    Memfd(MemfdDetail),
+    Unknown(UnknownDetail),
+}
+
+impl Detail {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Detail::File(_) => Kind::File,
+            Detail::Dir(_) => Kind::Dir,
+            Detail::Device(_) => Kind::Device,
+            Detail::Socket(_) => Kind::Socket,
+            Detail::Pipe(_) => Kind::Pipe,
+            Detail::AnonInode(_) => Kind::AnonInode,
+            Detail::Memfd(_) => Kind::Memfd,
+            Detail::Unknown(_) => Kind::Unknown,
+        }
+    }
+}
+
+/// A regular file (or anything else reached through a path that is not a dir, device or FIFO).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FileDetail {
+    /// The path, without the kernel's " (deleted)" suffix when the file was unlinked.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+    /// Bytes the file holds (for a deleted file: what it still pins on disk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
+    /// "major:minor" of the filesystem holding the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DirDetail {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeviceDetail {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
+    /// "char" or "block".
+    pub device_type: String,
+    /// "major:minor" of the device itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdev: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// A socket, decoded as far as the kernel tells.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SocketDetail {
+    /// tcp, tcp6, udp, udp6, unix, netlink, raw, raw6, packet or unknown.
+    pub proto: String,
+    pub inode: u64,
+    /// "addr:port", IPv6 as "[addr]:port".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    /// TCP state (LISTEN, ESTABLISHED, …); UDP/unix state where the kernel tells one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Unix: bound path, abstract names as "@name".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// stream, dgram, seqpacket, raw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_type: Option<String>,
+    /// Unix: inode of the peer socket, when the kernel tells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<u64>,
+    /// Netlink: the netlink protocol family (route, sock_diag, …) or number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netlink_family: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PipeDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
+    /// Set for a named FIFO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// An anonymous inode, with what /proc/PID/fdinfo/N tells of its subtype.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AnonDetail {
+    /// eventfd, eventpoll, timerfd, signalfd, inotify, fanotify, pidfd, io_uring, bpf-map, …
+    pub subtype: String,
+    /// eventfd: the counter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eventfd_count: Option<u64>,
+    /// eventpoll: the fds it watches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tfd: Option<Vec<i32>>,
+    /// timerfd: clock name (realtime, monotonic, boottime, …) or number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clockid: Option<String>,
+    /// timerfd: interval and time to next expiry, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_secs: Option<f64>,
+    /// signalfd: the mask as signal names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigmask: Option<Vec<String>>,
+    /// inotify / fanotify: number of watches / marks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watches: Option<u32>,
+    /// pidfd: the pid it refers to (-1 once that process is reaped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_pid: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MemfdDetail {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct UnknownDetail {}
