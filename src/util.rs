@@ -44,7 +44,10 @@ fn hex_digit(c: u8) -> Option<u8> {
 pub fn text_and_hex(raw: &[u8]) -> (String, Option<String>) {
     match std::str::from_utf8(raw) {
         Ok(s) => (s.to_owned(), None),
-        Err(_) => (String::from_utf8_lossy(raw).into_owned(), Some(hex_encode(raw))),
+        Err(_) => (
+            String::from_utf8_lossy(raw).into_owned(),
+            Some(hex_encode(raw)),
+        ),
     }
 }
 
