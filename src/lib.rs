@@ -5,5 +5,8 @@
 //! [`diff`] compares two; [`track`] keeps groups, series and the leak verdict; [`report`]
 //! renders. The binary only turns [`app::run`]'s result into an exit code.
 
+pub mod error;
+pub mod exit_codes;
 pub mod snapshot;
+pub mod source;
 pub mod util;

@@ -1,0 +1,49 @@
+//! The one error type: a single line for the user and the exit code it maps to.
+
+use crate::exit_codes;
+use std::fmt;
+
+/// An error that ends fdiff: printed as `fdiff: MESSAGE`, exiting with `code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub message: String,
+    pub code: i32,
+}
+
+impl Error {
+    pub fn failed(message: impl Into<String>) -> Self {
+        Error {
+            message: message.into(),
+            code: exit_codes::ERROR,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error {
+            message: message.into(),
+            code: exit_codes::USAGE,
+        }
+    }
+
+    pub fn with_code(message: impl Into<String>, code: i32) -> Self {
+        Error {
+            message: message.into(),
+            code,
+        }
+    }
+
+    /// An I/O failure on `what` (a file name, "stdout", …).
+    pub fn io(what: &str, err: &std::io::Error) -> Self {
+        Error::failed(format!("cannot {what}: {err}"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,523 @@
+//! Live source: reads the open fds of a running process from /proc, tick after tick, decoding
+//! only what is new since the last tick.
+
+use crate::error::Error;
+use crate::snapshot::classify::{Class, classify};
+use crate::snapshot::file::{FileStat, decode_memfd, decode_path};
+use crate::snapshot::socket::SocketDecoder;
+use crate::snapshot::{
+    Detail, FdEntry, FdError, FdLimit, PipeDetail, ProcId, SNAPSHOT_SCHEMA, Snapshot,
+    UnknownDetail, anon,
+};
+use crate::source::procinfo::{self, Stat};
+use crate::util::text_and_hex;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, Dir, Mode, OFlags};
+use rustix::io::Errno;
+use std::sync::Arc;
+
+/// Why a process could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcError {
+    NoSuchProcess {
+        pid: i32,
+    },
+    PermissionDenied {
+        pid: i32,
+        comm: Option<String>,
+    },
+    Zombie {
+        pid: i32,
+        comm: String,
+    },
+    /// Exited (or its pid now names another process) while being watched.
+    Gone,
+    Io {
+        pid: i32,
+        what: &'static str,
+        err: String,
+    },
+}
+
+impl ProcError {
+    /// The one line the user sees.
+    pub fn into_error(self) -> Error {
+        match self {
+            ProcError::NoSuchProcess { pid } => Error::failed(format!(
+                "no process with pid '{pid}': check the pid with 'ps -p {pid}'"
+            )),
+            ProcError::PermissionDenied { pid, comm } => {
+                let who = comm.map(|c| format!(" ({c})")).unwrap_or_default();
+                Error::failed(format!(
+                    "permission denied reading the fds of pid '{pid}'{who}: run fdiff as the same user, \
+                     as root, or with CAP_SYS_PTRACE{}",
+                    ptrace_hint()
+                ))
+            }
+            ProcError::Zombie { pid, comm } => Error::failed(format!(
+                "pid '{pid}' ({comm}) is a zombie: it has exited and holds no fds; its parent has not reaped it yet"
+            )),
+            ProcError::Gone => Error::failed("the process exited"),
+            ProcError::Io { pid, what, err } => {
+                Error::failed(format!("cannot read {what} of pid '{pid}': {err}"))
+            }
+        }
+    }
+}
+
+/// Same-user access can still be refused for a non-dumpable process (setuid, or
+/// prctl(PR_SET_DUMPABLE, 0)); Yama only restricts ptrace attach, which reading
+/// /proc/PID/fd does not need, so it is named only when it is at its strictest.
+fn ptrace_hint() -> String {
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    match scope {
+        Some(s) if s >= 2 => format!(
+            " (kernel.yama.ptrace_scope is {s}; a non-dumpable process needs root or CAP_SYS_PTRACE even for its own user)"
+        ),
+        _ => " (a non-dumpable process, e.g. setuid, needs root or CAP_SYS_PTRACE even for its own user)".to_owned(),
+    }
+}
+
+/// Room for the longest link the kernel returns (PATH_MAX) plus one byte to detect truncation.
+const LINK_BUF: usize = 4097;
+
+/// One watched process: open directory handles on /proc/PID and the last tick's entries.
+pub struct LiveProc {
+    id: ProcId,
+    comm: String,
+    cmdline: Vec<String>,
+    ppid: i32,
+    /// Held open for the whole watch: once the process is gone, reads through it fail instead
+    /// of reaching a new process that reused the pid.
+    pid_dir: OwnedFd,
+    fd_dir: Dir,
+    fdinfo_dir: Option<OwnedFd>,
+    prev: Vec<Arc<FdEntry>>,
+    link_buf: Vec<u8>,
+    file_buf: Vec<u8>,
+}
+
+/// A new or changed fd found by the readlink pass, decoded after the pass.
+struct Pending {
+    slot: usize,
+    fd: i32,
+    raw: Vec<u8>,
+}
+
+impl LiveProc {
+    /// Open /proc/PID for watching. Fails with the reason the process cannot be read.
+    pub fn open(pid: i32) -> Result<LiveProc, ProcError> {
+        if pid <= 0 {
+            return Err(ProcError::NoSuchProcess { pid });
+        }
+        let pid_dir = rustix::fs::open(
+            format!("/proc/{pid}").as_str(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::NOENT | Errno::SRCH => ProcError::NoSuchProcess { pid },
+            e => io_err(pid, "/proc/PID", e),
+        })?;
+        let mut file_buf = Vec::with_capacity(4096);
+        let stat = read_stat(pid_dir.as_fd(), pid, &mut file_buf)?
+            .ok_or(ProcError::NoSuchProcess { pid })?;
+        if matches!(stat.state, 'Z' | 'X') {
+            return Err(ProcError::Zombie {
+                pid,
+                comm: stat.comm,
+            });
+        }
+        let fd_dir = open_dir(pid_dir.as_fd(), "fd").map_err(|e| match e {
+            Errno::ACCESS | Errno::PERM => ProcError::PermissionDenied {
+                pid,
+                comm: Some(stat.comm.clone()),
+            },
+            Errno::NOENT | Errno::SRCH => ProcError::NoSuchProcess { pid },
+            e => io_err(pid, "/proc/PID/fd", e),
+        })?;
+        let cmdline = read_file(pid_dir.as_fd(), "cmdline", &mut file_buf)
+            .map(procinfo::parse_cmdline)
+            .unwrap_or_default();
+        let fd_dir = Dir::new(fd_dir).map_err(|e| io_err(pid, "/proc/PID/fd", e))?;
+        Ok(LiveProc {
+            id: ProcId {
+                pid,
+                start_time: stat.start_time,
+            },
+            comm: stat.comm,
+            cmdline,
+            ppid: stat.ppid,
+            pid_dir,
+            fd_dir,
+            fdinfo_dir: None,
+            prev: Vec::new(),
+            link_buf: vec![0; LINK_BUF],
+            file_buf,
+        })
+    }
+
+    pub fn id(&self) -> ProcId {
+        self.id
+    }
+
+    pub fn comm(&self) -> &str {
+        &self.comm
+    }
+
+    pub fn ppid(&self) -> i32 {
+        self.ppid
+    }
+
+    /// Whether the process is still this process and not a zombie.
+    pub fn alive(&mut self) -> bool {
+        self.current_stat().is_ok()
+    }
+
+    fn current_stat(&mut self) -> Result<Stat, ProcError> {
+        match read_stat(self.pid_dir.as_fd(), self.id.pid, &mut self.file_buf) {
+            Ok(Some(s)) if s.start_time == self.id.start_time && !matches!(s.state, 'Z' | 'X') => {
+                Ok(s)
+            }
+            Ok(_) => Err(ProcError::Gone),
+            Err(ProcError::Io { .. }) | Err(ProcError::NoSuchProcess { .. }) => {
+                Err(ProcError::Gone)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Take a snapshot. Fds whose link text is unchanged since the last snapshot reuse its
+    /// decoded entry; only new ones are classified and decoded.
+    pub fn snapshot(&mut self, sockets: &mut SocketDecoder) -> Result<Snapshot, ProcError> {
+        self.current_stat()?;
+        let fd_limit = read_file(self.pid_dir.as_fd(), "limits", &mut self.file_buf)
+            .map(procinfo::parse_fd_limit)
+            .unwrap_or(FdLimit::default());
+        let taken_at = now_secs();
+
+        let mut slots: Vec<Option<Arc<FdEntry>>> = Vec::with_capacity(self.prev.len() + 16);
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut errors: Vec<FdError> = Vec::new();
+        let mut j = 0usize;
+        let mut last_fd = -1;
+        self.fd_dir.rewind();
+        while let Some(entry) = self.fd_dir.read() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(Errno::NOENT | Errno::SRCH) => return Err(ProcError::Gone),
+                Err(Errno::ACCESS | Errno::PERM) => {
+                    return Err(ProcError::PermissionDenied {
+                        pid: self.id.pid,
+                        comm: Some(self.comm.clone()),
+                    });
+                }
+                Err(e) => return Err(io_err(self.id.pid, "/proc/PID/fd", e)),
+            };
+            let Some(fd) = parse_fd(entry.file_name().to_bytes()) else {
+                continue;
+            };
+            let dirfd = self
+                .fd_dir
+                .fd()
+                .map_err(|e| io_err(self.id.pid, "/proc/PID/fd", e))?;
+            let n = match rustix::fs::readlinkat_raw(
+                dirfd,
+                entry.file_name(),
+                &mut self.link_buf[..],
+            ) {
+                Ok(n) => n,
+                // Closed between readdir and readlink: it simply was not there.
+                Err(Errno::NOENT) => continue,
+                Err(e) => {
+                    errors.push(FdError {
+                        fd,
+                        error: format!("readlink: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let raw = &self.link_buf[..n.min(LINK_BUF)];
+            // The kernel lists fds in ascending order; walk the previous tick alongside,
+            // falling back to a search if that ever stops being true.
+            let prev = if fd > last_fd {
+                while j < self.prev.len() && self.prev[j].fd < fd {
+                    j += 1;
+                }
+                self.prev.get(j).filter(|p| p.fd == fd)
+            } else {
+                self.prev
+                    .binary_search_by_key(&fd, |p| p.fd)
+                    .ok()
+                    .and_then(|i| self.prev.get(i))
+            };
+            last_fd = fd;
+            match prev {
+                Some(p) if p.same_target(raw) => slots.push(Some(Arc::clone(p))),
+                _ => {
+                    pending.push(Pending {
+                        slot: slots.len(),
+                        fd,
+                        raw: raw.to_vec(),
+                    });
+                    slots.push(None);
+                }
+            }
+        }
+        self.decode_pending(&mut slots, pending, sockets);
+
+        // A process that exited during the pass leaves a partial list: report the exit, not it.
+        self.current_stat()?;
+        let mut fds: Vec<Arc<FdEntry>> = slots.into_iter().flatten().collect();
+        if !fds.is_sorted_by_key(|e| e.fd) {
+            fds.sort_by_key(|e| e.fd);
+        }
+        self.prev.clone_from(&fds);
+        Ok(Snapshot {
+            schema: SNAPSHOT_SCHEMA.to_owned(),
+            pid: self.id.pid,
+            comm: self.comm.clone(),
+            cmdline: self.cmdline.clone(),
+            start_time: self.id.start_time,
+            taken_at,
+            fd_limit,
+            fds,
+            errors,
+        })
+    }
+
+    fn decode_pending(
+        &mut self,
+        slots: &mut [Option<Arc<FdEntry>>],
+        pending: Vec<Pending>,
+        sockets: &mut SocketDecoder,
+    ) {
+        let mut socket_slots: Vec<(usize, i32, Vec<u8>)> = Vec::new();
+        let mut socket_inodes: Vec<u64> = Vec::new();
+        for p in pending {
+            let detail = match classify(&p.raw) {
+                Class::Socket { inode } => {
+                    socket_inodes.push(inode);
+                    socket_slots.push((p.slot, p.fd, p.raw));
+                    continue;
+                }
+                Class::Path {
+                    path,
+                    deleted_suffix,
+                } => match self.stat_fd(p.fd) {
+                    Err(Vanished) => continue,
+                    Ok(st) => decode_path(&p.raw, path, deleted_suffix, st.as_ref()),
+                },
+                Class::Memfd { name } => match self.stat_fd(p.fd) {
+                    Err(Vanished) => continue,
+                    Ok(st) => decode_memfd(name, st.as_ref()),
+                },
+                Class::Pipe { inode } => Detail::Pipe(PipeDetail {
+                    inode: Some(inode),
+                    path: None,
+                }),
+                Class::AnonInode { subtype } => {
+                    let subtype = subtype.to_owned();
+                    match self.read_fdinfo(p.fd) {
+                        Err(Vanished) => continue,
+                        Ok(text) => Detail::AnonInode(anon::decode(&subtype, text.as_deref())),
+                    }
+                }
+                Class::Other => Detail::Unknown(UnknownDetail {}),
+            };
+            slots[p.slot] = Some(Arc::new(entry(p.fd, &p.raw, detail)));
+        }
+        if !socket_inodes.is_empty() {
+            let details = sockets.decode(self.id.pid, &socket_inodes);
+            for ((slot, fd, raw), d) in socket_slots.into_iter().zip(details) {
+                slots[slot] = Some(Arc::new(entry(fd, &raw, Detail::Socket(d))));
+            }
+        }
+    }
+
+    /// Stat the open file behind fd N. `Ok(None)` when it exists but cannot be stat'ed.
+    fn stat_fd(&self, fd: i32) -> Result<Option<FileStat>, Vanished> {
+        let Ok(dirfd) = self.fd_dir.fd() else {
+            return Ok(None);
+        };
+        match rustix::fs::statat(dirfd, FdName::new(fd).as_str(), AtFlags::empty()) {
+            Ok(st) => Ok(Some(FileStat {
+                mode: st.st_mode,
+                nlink: st.st_nlink,
+                size: st.st_size.max(0) as u64,
+                ino: st.st_ino,
+                dev: st.st_dev,
+                rdev: st.st_rdev,
+            })),
+            Err(Errno::NOENT) => Err(Vanished),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The text of /proc/PID/fdinfo/N; `Ok(None)` when it exists but cannot be read.
+    fn read_fdinfo(&mut self, fd: i32) -> Result<Option<String>, Vanished> {
+        if self.fdinfo_dir.is_none() {
+            self.fdinfo_dir = open_dir(self.pid_dir.as_fd(), "fdinfo").ok();
+        }
+        let Some(dir) = &self.fdinfo_dir else {
+            return Ok(None);
+        };
+        match read_file_at(dir.as_fd(), FdName::new(fd).as_str(), &mut self.file_buf) {
+            Ok(bytes) => Ok(Some(String::from_utf8_lossy(bytes).into_owned())),
+            Err(Errno::NOENT) => Err(Vanished),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// The fd closed while it was being decoded.
+struct Vanished;
+
+fn entry(fd: i32, raw: &[u8], detail: Detail) -> FdEntry {
+    let (target, target_hex) = text_and_hex(raw);
+    FdEntry {
+        fd,
+        target,
+        target_hex,
+        detail,
+    }
+}
+
+/// An fd number as a path component, formatted without allocating.
+struct FdName {
+    buf: [u8; 12],
+    len: usize,
+}
+
+impl FdName {
+    fn new(fd: i32) -> FdName {
+        let mut buf = [0u8; 12];
+        let mut n = fd.unsigned_abs();
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let len = buf.len() - i;
+        buf.copy_within(i.., 0);
+        FdName { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+fn parse_fd(name: &[u8]) -> Option<i32> {
+    if name.is_empty() || name.len() > 10 || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    name.iter()
+        .try_fold(0i64, |acc, &d| Some(acc * 10 + i64::from(d - b'0')))
+        .and_then(|v| i32::try_from(v).ok())
+}
+
+fn open_dir(at: BorrowedFd<'_>, name: &str) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        at,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+fn read_file_at<'b>(
+    at: BorrowedFd<'_>,
+    name: &str,
+    buf: &'b mut Vec<u8>,
+) -> Result<&'b [u8], Errno> {
+    let fd = rustix::fs::openat(at, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    buf.clear();
+    loop {
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(buf.capacity().max(4096));
+        }
+        let n = rustix::io::read(&fd, rustix::buffer::spare_capacity(buf))?;
+        if n == 0 {
+            return Ok(&buf[..]);
+        }
+    }
+}
+
+fn read_file<'b>(at: BorrowedFd<'_>, name: &str, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+    read_file_at(at, name, buf).ok()
+}
+
+/// /proc/PID/stat through the held directory. `Ok(None)` when it does not parse.
+fn read_stat(at: BorrowedFd<'_>, pid: i32, buf: &mut Vec<u8>) -> Result<Option<Stat>, ProcError> {
+    match read_file_at(at, "stat", buf) {
+        Ok(bytes) => Ok(procinfo::parse_stat(bytes)),
+        Err(Errno::NOENT | Errno::SRCH) => Err(ProcError::NoSuchProcess { pid }),
+        Err(e) => Err(io_err(pid, "/proc/PID/stat", e)),
+    }
+}
+
+fn io_err(pid: i32, what: &'static str, e: Errno) -> ProcError {
+    ProcError::Io {
+        pid,
+        what,
+        err: e.to_string(),
+    }
+}
+
+/// Unix time in seconds, with fraction.
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_names() {
+        assert_eq!(FdName::new(0).as_str(), "0");
+        assert_eq!(FdName::new(19999).as_str(), "19999");
+        assert_eq!(FdName::new(i32::MAX).as_str(), "2147483647");
+        assert_eq!(parse_fd(b"17"), Some(17));
+        assert_eq!(parse_fd(b"."), None);
+        assert_eq!(parse_fd(b"99999999999"), None);
+    }
+
+    #[test]
+    fn snapshot_of_self_sees_a_new_file_and_reuses_unchanged_entries() {
+        let mut proc = LiveProc::open(std::process::id() as i32).expect("open self");
+        let mut sockets = SocketDecoder::new();
+        let a = proc.snapshot(&mut sockets).expect("snapshot");
+        let f = std::fs::File::open("/proc/self/cmdline").expect("open");
+        let b = proc.snapshot(&mut sockets).expect("snapshot");
+        use std::os::fd::AsRawFd;
+        let fd = f.as_raw_fd();
+        let e = b.fds.iter().find(|e| e.fd == fd).expect("new fd listed");
+        assert_eq!(e.kind(), crate::snapshot::Kind::File);
+        // Entries present in both are shared, not decoded again.
+        let shared = a
+            .fds
+            .iter()
+            .filter(|x| b.fds.iter().any(|y| Arc::ptr_eq(x, y)))
+            .count();
+        assert!(shared > 0);
+    }
+
+    #[test]
+    fn missing_pid_is_no_such_process() {
+        assert_eq!(
+            LiveProc::open(i32::MAX).err(),
+            Some(ProcError::NoSuchProcess { pid: i32::MAX })
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! Per-process facts from /proc/PID: name, state, parent, start time, command line and fd limit.
+
+use crate::snapshot::FdLimit;
+
+/// The fields of /proc/PID/stat fdiff needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub comm: String,
+    pub state: char,
+    pub ppid: i32,
+    /// Field 22: start time in clock ticks after boot.
+    pub start_time: u64,
+}
+
+/// Parse /proc/PID/stat. comm may hold spaces and parentheses, so fields are counted after
+/// the *last* ')'.
+pub fn parse_stat(text: &[u8]) -> Option<Stat> {
+    let open = text.iter().position(|&b| b == b'(')?;
+    let close = text.iter().rposition(|&b| b == b')')?;
+    if close < open {
+        return None;
+    }
+    let comm = String::from_utf8_lossy(&text[open + 1..close]).into_owned();
+    let rest = std::str::from_utf8(text.get(close + 1..)?).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    // Fields after comm start at field 3 (state).
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    // start_time is field 22: 22 - 5 = 17 more after ppid (field 4).
+    let start_time = fields.nth(17)?.parse().ok()?;
+    Some(Stat {
+        comm,
+        state,
+        ppid,
+        start_time,
+    })
+}
+
+/// Parse /proc/PID/cmdline: NUL-separated arguments.
+pub fn parse_cmdline(raw: &[u8]) -> Vec<String> {
+    let raw = raw.strip_suffix(b"\0").unwrap_or(raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
+/// Parse the "Max open files" line of /proc/PID/limits.
+pub fn parse_fd_limit(text: &[u8]) -> FdLimit {
+    let text = String::from_utf8_lossy(text);
+    let Some(line) = text.lines().find(|l| l.starts_with("Max open files")) else {
+        return FdLimit::default();
+    };
+    let mut it = line["Max open files".len()..].split_whitespace();
+    let parse = |v: Option<&str>| v.and_then(|v| v.parse::<u64>().ok());
+    FdLimit {
+        soft: parse(it.next()),
+        hard: parse(it.next()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_parentheses_and_spaces_in_comm() {
+        let text = include_bytes!("../../testdata/proc/stat_weird_comm.txt");
+        let s = parse_stat(text).expect("parses");
+        assert_eq!(s.comm, "my (weird) prog");
+        assert_eq!(s.state, 'S');
+        assert_eq!(s.ppid, 1);
+        assert_eq!(s.start_time, 123456);
+    }
+
+    #[test]
+    fn zombie_stat() {
+        let s = parse_stat(b"42 (sh) Z 1 42 42 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 1 0 999 0 0")
+            .expect("parses");
+        assert_eq!((s.state, s.start_time), ('Z', 999));
+        assert_eq!(parse_stat(b"42 (sh"), None);
+        assert_eq!(parse_stat(b""), None);
+    }
+
+    #[test]
+    fn limits_unlimited_is_none() {
+        let text = include_bytes!("../../testdata/proc/limits.txt");
+        assert_eq!(
+            parse_fd_limit(text),
+            FdLimit {
+                soft: Some(1024),
+                hard: Some(20000)
+            }
+        );
+        let unl = b"Max open files            unlimited            unlimited            files\n";
+        assert_eq!(parse_fd_limit(unl), FdLimit::default());
+    }
+
+    #[test]
+    fn cmdline_split() {
+        assert_eq!(
+            parse_cmdline(b"python3\0-m\0a b\0"),
+            vec!["python3", "-m", "a b"]
+        );
+        assert!(parse_cmdline(b"").is_empty());
+    }
+}
