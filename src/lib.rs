@@ -10,3 +10,5 @@ pub mod exit_codes;
 pub mod snapshot;
 pub mod source;
 pub mod util;
+pub mod diff;
+pub mod track;

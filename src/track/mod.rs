@@ -1,0 +1,463 @@
+//! Track: keeps every watched process's groups and their series over time, and turns them into
+//! a [`Report`] with a leak verdict per group, roll-ups across processes and an ETA to the limit.
+
+pub mod group;
+pub mod model;
+pub mod series;
+pub mod verdict;
+
+pub use group::GroupBy;
+pub use model::{GroupReport, ProcessReport, REPORT_SCHEMA, Report, RollupReport};
+
+use crate::diff::Delta;
+use crate::snapshot::{FdEntry, FdLimit, Kind, ProcId, Snapshot};
+use group::Listeners;
+use regex::Regex;
+use series::{Clock, Series};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// What to group by and which fds to count at all.
+#[derive(Debug, Clone, Default)]
+pub struct TrackOptions {
+    pub group_by: GroupBy,
+    /// Keep only fds whose target matches (`--match`).
+    pub include: Option<Regex>,
+    /// Drop fds whose target matches (`--exclude`).
+    pub exclude: Option<Regex>,
+}
+
+impl TrackOptions {
+    pub fn keeps(&self, e: &FdEntry) -> bool {
+        self.include.as_ref().is_none_or(|r| r.is_match(&e.target))
+            && !self.exclude.as_ref().is_some_and(|r| r.is_match(&e.target))
+    }
+}
+
+const EXAMPLES: usize = 3;
+
+/// All state of a watch, fed tick by tick by the pipeline (live or from a recording).
+pub struct Tracker {
+    opts: TrackOptions,
+    interval_secs: f64,
+    clock: Clock,
+    ticks: u64,
+    t_first: Option<f64>,
+    t_last: Option<f64>,
+    /// Time of the tick before the one in progress: where a group born in this tick had zero.
+    t_prev: Option<f64>,
+    procs: Vec<ProcTrack>,
+    index: HashMap<ProcId, usize>,
+}
+
+struct ProcTrack {
+    id: ProcId,
+    comm: String,
+    cmdline: Vec<String>,
+    fd_limit: FdLimit,
+    first_seen: f64,
+    fds_start: u64,
+    fds_now: u64,
+    fds_peak: u64,
+    exited_at: Option<f64>,
+    groups: Vec<GroupState>,
+    group_index: HashMap<(Kind, String), usize>,
+    fds: HashMap<i32, FdSlot>,
+    listeners: Listeners,
+}
+
+#[derive(Clone, Copy)]
+struct FdSlot {
+    /// None: filtered out by --match/--exclude.
+    group: Option<usize>,
+    /// Opened after the process's first tick.
+    new: bool,
+}
+
+struct GroupState {
+    kind: Kind,
+    key: String,
+    count: u64,
+    start: u64,
+    peak: u64,
+    opened: u64,
+    closed: u64,
+    survivors: u64,
+    examples: Vec<String>,
+    /// Whether `examples` holds targets opened during the watch (preferred over baseline ones).
+    examples_new: bool,
+    series: Series,
+}
+
+impl Tracker {
+    pub fn new(opts: TrackOptions, interval_secs: f64) -> Tracker {
+        Tracker {
+            opts,
+            interval_secs,
+            clock: Clock::new(),
+            ticks: 0,
+            t_first: None,
+            t_last: None,
+            t_prev: None,
+            procs: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// Start a tick at unix time `t`.
+    pub fn begin_tick(&mut self, t: f64) {
+        self.ticks += 1;
+        self.t_first.get_or_insert(t);
+        self.t_prev = self.t_last;
+        self.t_last = Some(t);
+        if self.clock.tick(t) {
+            for p in &mut self.procs {
+                for g in &mut p.groups {
+                    g.series.compact();
+                }
+            }
+        }
+    }
+
+    /// A process seen for the first time: its snapshot is the baseline.
+    pub fn first(&mut self, snap: &Snapshot) {
+        let id = snap.proc_id();
+        if self.index.contains_key(&id) {
+            return;
+        }
+        let n = snap.fds.len() as u64;
+        let mut p = ProcTrack {
+            id,
+            comm: snap.comm.clone(),
+            cmdline: snap.cmdline.clone(),
+            fd_limit: snap.fd_limit,
+            first_seen: snap.taken_at,
+            fds_start: n,
+            fds_now: n,
+            fds_peak: n,
+            exited_at: None,
+            groups: Vec::new(),
+            group_index: HashMap::new(),
+            fds: HashMap::with_capacity(snap.fds.len()),
+            listeners: Listeners::default(),
+        };
+        for e in &snap.fds {
+            p.listeners.add(e);
+        }
+        let bucket = self.clock.bucket();
+        for e in &snap.fds {
+            p.open(e, &self.opts, false, bucket, None);
+        }
+        for g in &mut p.groups {
+            g.start = g.count;
+        }
+        self.index.insert(id, self.procs.len());
+        self.procs.push(p);
+    }
+
+    /// The changes of a known process since its last tick.
+    pub fn update(&mut self, snap_meta: &SnapMeta, delta: &Delta) {
+        let Some(&i) = self.index.get(&snap_meta.id) else {
+            return;
+        };
+        let p = &mut self.procs[i];
+        p.fd_limit = snap_meta.fd_limit;
+        let bucket = self.clock.bucket();
+        let prev_t = self.t_prev;
+        for e in delta.all_closed() {
+            p.close(e);
+        }
+        for e in delta.all_opened() {
+            p.listeners.add(e);
+        }
+        for e in delta.all_opened() {
+            p.open(e, &self.opts, true, bucket, prev_t);
+        }
+        p.fds_now = snap_meta.fds as u64;
+        p.fds_peak = p.fds_peak.max(p.fds_now);
+    }
+
+    /// The process is gone (exited, or its pid now names another process).
+    pub fn exited(&mut self, id: ProcId, at: f64) {
+        if let Some(&i) = self.index.get(&id) {
+            self.procs[i].exited_at.get_or_insert(at);
+        }
+    }
+
+    /// End the tick: every live process's groups record their count.
+    pub fn end_tick(&mut self) {
+        let bucket = self.clock.bucket();
+        let t = self.t_last.unwrap_or(0.0);
+        for p in self.procs.iter_mut().filter(|p| p.exited_at.is_none()) {
+            for g in &mut p.groups {
+                g.series.add(bucket, t, g.count as f64);
+            }
+        }
+    }
+
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    /// Whether a process is tracked and not yet marked exited.
+    pub fn is_live(&self, id: ProcId) -> bool {
+        self.index
+            .get(&id)
+            .is_some_and(|&i| self.procs[i].exited_at.is_none())
+    }
+
+    /// Current count and normalized key of the group an fd of `id` belongs to.
+    pub fn group_of(&self, id: ProcId, e: &FdEntry) -> Option<(Kind, String)> {
+        let p = &self.procs[*self.index.get(&id)?];
+        if !self.opts.keeps(e) {
+            return None;
+        }
+        Some((e.kind(), group::key(e, self.opts.group_by, &p.listeners)))
+    }
+
+    pub fn report(&self) -> Report {
+        let t0 = self.t_first.unwrap_or(0.0);
+        let mut processes = Vec::new();
+        let mut groups = Vec::new();
+        for p in &self.procs {
+            let mut leak_rate = 0.0;
+            for g in &p.groups {
+                let (t, y) = g.series.points();
+                let t: Vec<f64> = t.iter().map(|x| x - t0).collect();
+                let v = verdict::judge(&t, &y, g.survivors);
+                if v.leaking {
+                    leak_rate += v.rate_per_sec;
+                }
+                groups.push(GroupReport {
+                    pid: p.id.pid,
+                    comm: p.comm.clone(),
+                    kind: g.kind,
+                    key: g.key.clone(),
+                    start: g.start,
+                    end: g.count,
+                    peak: g.peak,
+                    opened: g.opened,
+                    closed: g.closed,
+                    survivors: g.survivors,
+                    rate_per_sec: v.rate_per_sec,
+                    leaking: v.leaking,
+                    examples: g.examples.clone(),
+                    series: model::downsample(&y),
+                });
+            }
+            let eta = if p.exited_at.is_none() {
+                verdict::eta_to_limit(p.fds_now, p.fd_limit.soft, leak_rate)
+            } else {
+                None
+            };
+            processes.push(ProcessReport {
+                pid: p.id.pid,
+                comm: p.comm.clone(),
+                cmdline: p.cmdline.clone(),
+                start_time: p.id.start_time,
+                fd_limit: p.fd_limit,
+                fds_start: p.fds_start,
+                fds_end: p.fds_now,
+                fds_peak: p.fds_peak,
+                first_seen: p.first_seen,
+                exited: p.exited_at.is_some(),
+                exited_at: p.exited_at,
+                leak_rate_per_sec: leak_rate,
+                eta_to_limit_secs: eta,
+            });
+        }
+        groups.sort_by(|a, b| {
+            b.leaking
+                .cmp(&a.leaking)
+                .then(b.rate_per_sec.total_cmp(&a.rate_per_sec))
+                .then((b.end as i64 - b.start as i64).cmp(&(a.end as i64 - a.start as i64)))
+                .then(a.pid.cmp(&b.pid))
+                .then(a.kind.cmp(&b.kind))
+                .then(a.key.cmp(&b.key))
+        });
+        let rollup = self.rollup(t0);
+        let leaking = groups.iter().any(|g| g.leaking) || rollup.iter().any(|r| r.leaking);
+        Report {
+            schema: REPORT_SCHEMA.to_owned(),
+            interval_secs: self.interval_secs,
+            duration_secs: match (self.t_first, self.t_last) {
+                (Some(a), Some(b)) => b - a,
+                _ => 0.0,
+            },
+            ticks: self.ticks,
+            started_at: self.t_first,
+            ended_at: self.t_last,
+            processes,
+            groups,
+            rollup,
+            leaking,
+        }
+    }
+
+    /// The same key over every process of one command: the growth of each member since it
+    /// joined, summed per bucket (a member that exited stays at its last value, so exits do
+    /// not read as closes).
+    fn rollup(&self, t0: f64) -> Vec<RollupReport> {
+        type RKey = (String, Kind, String);
+        let mut members: BTreeMap<RKey, Vec<(usize, usize)>> = BTreeMap::new();
+        for (pi, p) in self.procs.iter().enumerate() {
+            for (gi, g) in p.groups.iter().enumerate() {
+                members
+                    .entry((p.comm.clone(), g.kind, g.key.clone()))
+                    .or_default()
+                    .push((pi, gi));
+            }
+        }
+        let mut out = Vec::new();
+        for ((comm, kind, key), list) in members {
+            let mut pids: Vec<i32> = list.iter().map(|&(pi, _)| self.procs[pi].id.pid).collect();
+            pids.sort_unstable();
+            pids.dedup();
+            if pids.len() < 2 {
+                continue;
+            }
+            let nb = self.clock.buckets();
+            let mut sum = vec![0.0f64; nb];
+            let mut tsum = vec![(0.0f64, 0u32); nb];
+            let (mut start, mut end, mut opened, mut closed, mut survivors) = (0, 0, 0, 0, 0);
+            let mut any_member_leaks = false;
+            let mut peak_sum = 0u64;
+            for &(pi, gi) in &list {
+                let g = &self.procs[pi].groups[gi];
+                start += g.start;
+                end += g.count;
+                opened += g.opened;
+                closed += g.closed;
+                survivors += g.survivors;
+                peak_sum += g.peak;
+                let pts: Vec<(usize, f64, f64)> = g.series.by_bucket().collect();
+                let Some(&(_, _, base)) = pts.first() else { continue };
+                let mut last = 0.0;
+                let mut k = 0;
+                for (b, slot) in sum.iter_mut().enumerate() {
+                    while k < pts.len() && pts[k].0 < b {
+                        k += 1;
+                    }
+                    if let Some(&(pb, pt, v)) = pts.get(k).filter(|p| p.0 == b) {
+                        last = v - base;
+                        *slot += last;
+                        tsum[pb].0 += pt;
+                        tsum[pb].1 += 1;
+                    } else if b > pts[0].0 {
+                        *slot += last;
+                    }
+                }
+                let t: Vec<f64> = pts.iter().map(|p| p.1 - t0).collect();
+                let y: Vec<f64> = pts.iter().map(|p| p.2).collect();
+                any_member_leaks |= verdict::judge(&t, &y, g.survivors).leaking;
+            }
+            let (t, y): (Vec<f64>, Vec<f64>) = tsum
+                .iter()
+                .zip(&sum)
+                .filter(|((_, n), _)| *n > 0)
+                .map(|((ts, n), v)| (ts / f64::from(*n) - t0, *v))
+                .unzip();
+            let v = verdict::judge(&t, &y, survivors);
+            out.push(RollupReport {
+                comm,
+                pids,
+                kind,
+                key,
+                start,
+                end,
+                peak: peak_sum,
+                opened,
+                closed,
+                survivors,
+                rate_per_sec: v.rate_per_sec,
+                leaking: v.leaking || any_member_leaks,
+                series: model::downsample(&y),
+            });
+        }
+        out.sort_by(|a, b| {
+            b.leaking
+                .cmp(&a.leaking)
+                .then(b.rate_per_sec.total_cmp(&a.rate_per_sec))
+                .then(a.comm.cmp(&b.comm))
+                .then(a.key.cmp(&b.key))
+        });
+        out
+    }
+}
+
+/// What the tracker needs of a snapshot besides its delta.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapMeta {
+    pub id: ProcId,
+    pub fd_limit: FdLimit,
+    pub fds: usize,
+}
+
+impl SnapMeta {
+    pub fn of(s: &Snapshot) -> SnapMeta {
+        SnapMeta {
+            id: s.proc_id(),
+            fd_limit: s.fd_limit,
+            fds: s.fds.len(),
+        }
+    }
+}
+
+impl ProcTrack {
+    fn open(&mut self, e: &Arc<FdEntry>, opts: &TrackOptions, new: bool, bucket: usize, zero_at: Option<f64>) {
+        if !opts.keeps(e) {
+            self.fds.insert(e.fd, FdSlot { group: None, new });
+            return;
+        }
+        let key = group::key(e, opts.group_by, &self.listeners);
+        let kind = e.kind();
+        let gi = match self.group_index.get(&(kind, key.clone())) {
+            Some(&gi) => gi,
+            None => {
+                let gi = self.groups.len();
+                self.groups.push(GroupState {
+                    kind,
+                    key: key.clone(),
+                    count: 0,
+                    start: 0,
+                    peak: 0,
+                    opened: 0,
+                    closed: 0,
+                    survivors: 0,
+                    examples: Vec::new(),
+                    examples_new: false,
+                    series: Series::starting_at(bucket, if new { zero_at } else { None }),
+                });
+                self.group_index.insert((kind, key), gi);
+                gi
+            }
+        };
+        let g = &mut self.groups[gi];
+        g.count += 1;
+        g.peak = g.peak.max(g.count);
+        if new {
+            g.opened += 1;
+            g.survivors += 1;
+            if !g.examples_new {
+                g.examples.clear();
+                g.examples_new = true;
+            }
+        }
+        if g.examples.len() < EXAMPLES && !g.examples.contains(&e.target) {
+            g.examples.push(e.target.clone());
+        }
+        self.fds.insert(e.fd, FdSlot { group: Some(gi), new });
+    }
+
+    fn close(&mut self, e: &Arc<FdEntry>) {
+        self.listeners.remove(e);
+        let Some(slot) = self.fds.remove(&e.fd) else { return };
+        let Some(gi) = slot.group else { return };
+        let g = &mut self.groups[gi];
+        g.count = g.count.saturating_sub(1);
+        g.closed += 1;
+        if slot.new {
+            g.survivors = g.survivors.saturating_sub(1);
+        }
+    }
+}

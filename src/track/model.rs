@@ -1,0 +1,103 @@
+//! The analysis result of a watch, the `fdiff/report/v1` JSON schema: what every renderer shows.
+
+use crate::snapshot::{FdLimit, Kind};
+use serde::{Deserialize, Serialize};
+
+pub const REPORT_SCHEMA: &str = "fdiff/report/v1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub interval_secs: f64,
+    /// From the first tick to the last.
+    pub duration_secs: f64,
+    pub ticks: u64,
+    /// Unix time of the first and last tick.
+    pub started_at: Option<f64>,
+    pub ended_at: Option<f64>,
+    pub processes: Vec<ProcessReport>,
+    /// Per process, leaking first, then by growth.
+    pub groups: Vec<GroupReport>,
+    /// The same key summed over processes of the same command (only keys seen in two or more).
+    pub rollup: Vec<RollupReport>,
+    /// Any group or roll-up leaks.
+    pub leaking: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessReport {
+    pub pid: i32,
+    pub comm: String,
+    pub cmdline: Vec<String>,
+    pub start_time: u64,
+    pub fd_limit: FdLimit,
+    pub fds_start: u64,
+    pub fds_end: u64,
+    pub fds_peak: u64,
+    /// Unix time of its first tick.
+    pub first_seen: f64,
+    pub exited: bool,
+    /// When the exit was seen (the first tick it was gone).
+    pub exited_at: Option<f64>,
+    /// Sum of the rates of its leaking groups.
+    pub leak_rate_per_sec: f64,
+    pub eta_to_limit_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupReport {
+    pub pid: i32,
+    pub comm: String,
+    pub kind: Kind,
+    pub key: String,
+    pub start: u64,
+    pub end: u64,
+    pub peak: u64,
+    pub opened: u64,
+    pub closed: u64,
+    pub survivors: u64,
+    pub rate_per_sec: f64,
+    pub leaking: bool,
+    /// Up to three targets of fds in the group, those opened during the watch first.
+    pub examples: Vec<String>,
+    /// The count over time, downsampled to at most [`SERIES_POINTS`] values.
+    pub series: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RollupReport {
+    pub comm: String,
+    pub pids: Vec<i32>,
+    pub kind: Kind,
+    pub key: String,
+    pub start: u64,
+    pub end: u64,
+    pub peak: u64,
+    pub opened: u64,
+    pub closed: u64,
+    pub survivors: u64,
+    pub rate_per_sec: f64,
+    pub leaking: bool,
+    pub series: Vec<f64>,
+}
+
+/// Points kept in a report's series (enough for a sparkline).
+pub const SERIES_POINTS: usize = 32;
+
+/// Downsample to at most [`SERIES_POINTS`] values by averaging runs.
+pub fn downsample(v: &[f64]) -> Vec<f64> {
+    if v.len() <= SERIES_POINTS {
+        return v.iter().map(|x| round2(*x)).collect();
+    }
+    (0..SERIES_POINTS)
+        .map(|i| {
+            let a = i * v.len() / SERIES_POINTS;
+            let b = ((i + 1) * v.len() / SERIES_POINTS).max(a + 1);
+            round2(v[a..b].iter().sum::<f64>() / (b - a) as f64)
+        })
+        .collect()
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
