@@ -2,6 +2,7 @@
 
 pub mod anon;
 pub mod classify;
+pub mod describe;
 pub mod file;
 pub mod model;
 pub mod socket;
