@@ -5,5 +5,6 @@
 //! [`diff`] compares two; [`track`] keeps groups, series and the leak verdict; [`report`]
 //! renders. The binary only turns [`app::run`]'s result into an exit code.
 
+pub mod fixture;
 pub mod snapshot;
 pub mod util;
