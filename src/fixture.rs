@@ -57,6 +57,10 @@ pub fn run(args: FixtureArgs) -> i32 {
     if let Err(e) = block_usr_signals() {
         eprintln!("fdiff __fixture: cannot block SIGUSR1/SIGUSR2: {e}");
     }
+    let term = term_sigset();
+    // SAFETY: `term` is initialised; the old-mask pointer may be null.
+    let term_blocked =
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &term, std::ptr::null_mut()) } == 0;
     raise_nofile_limit();
 
     let dir = match make_work_dir(args.dir.as_deref()) {
@@ -66,6 +70,9 @@ pub fn run(args: FixtureArgs) -> i32 {
             return 1;
         }
     };
+    if term_blocked {
+        spawn_terminator(term, dir.clone());
+    }
     let code = match Fixture::new(dir.clone()) {
         Ok(mut fx) => fx.serve(schedules),
         Err(e) => {
@@ -398,6 +405,42 @@ fn block_usr_signals() -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(r));
     }
     Ok(())
+}
+
+fn term_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// Removes the work directory when the fixture is told to terminate.
+///
+/// A sigwait thread instead of a signal handler: removing a tree is not async-signal-safe, and
+/// unlike signal-hook's self-pipe or a signalfd it costs no fd, so fd counts stay predictable.
+fn spawn_terminator(set: libc::sigset_t, dir: PathBuf) {
+    let spawned = thread::Builder::new()
+        .name("terminator".into())
+        .spawn(move || {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` is initialised and blocked in every thread; `sig` is writable.
+            if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                return;
+            }
+            // Schedule threads may still be adding files, so one retry covers ENOTEMPTY.
+            if fs::remove_dir_all(&dir).is_err() {
+                let _ = fs::remove_dir_all(&dir);
+            }
+            std::process::exit(128 + sig);
+        });
+    if let Err(e) = spawned {
+        eprintln!("fdiff __fixture: no terminator thread, SIGTERM will leave the directory: {e}");
+    }
 }
 
 fn signalfd_usr() -> io::Result<OwnedFd> {
