@@ -1584,4 +1584,25 @@ mod tests {
         assert!(h.join().expect("test setup").is_empty());
         assert!(sh.counter.load(Ordering::Relaxed) >= 3);
     }
+
+    #[test]
+    fn fill_is_exact_and_change_replaces_a_spread() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut fx = Fixture::new(tmp.path().to_path_buf()).expect("fixture");
+        for n in [0, 1, 7, 25] {
+            let before = fx.fill.len();
+            let v = fx.fill(n);
+            assert_eq!(v["ok"], json!(true), "{v}");
+            assert_eq!(v["opened"], json!(n));
+            assert_eq!(fx.fill.len() - before, n);
+        }
+        let v = fx.change(30.0);
+        assert_eq!(v["changed"], json!(10), "{v}");
+        assert_eq!(fx.fill.len(), 33);
+        assert_eq!(fx.change(0.0)["changed"], json!(0));
+        let fd = fx.fill[0].as_ref().expect("slot").as_raw_fd();
+        assert!(fx.close(fd).is_ok());
+        assert_eq!(fx.fill.len(), 32);
+        assert!(fx.close(fd).is_err());
+    }
 }
