@@ -5,10 +5,11 @@
 //! [`diff`] compares two; [`track`] keeps groups, series and the leak verdict; [`report`]
 //! renders. The binary only turns [`app::run`]'s result into an exit code.
 
+pub mod diff;
 pub mod error;
 pub mod exit_codes;
+pub mod fixture;
 pub mod snapshot;
 pub mod source;
-pub mod util;
-pub mod diff;
 pub mod track;
+pub mod util;

@@ -1,0 +1,1608 @@
+//! Test fixture (`fdiff __fixture`): a process that opens real fds of every kind on request.
+
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::{SocketAddr, UnixListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use crate::util::hex_encode;
+
+/// Command-line arguments of `fdiff __fixture`.
+#[derive(Debug, Clone, Default)]
+pub struct FixtureArgs {
+    /// Work directory; a fresh `fdiff-fixture-XXXXXX` under `$TMPDIR` (or /tmp) when absent.
+    pub dir: Option<PathBuf>,
+    /// Schedules to start before reading stdin (`--run "leak-file 10"`); ids 1, 2, ... in order.
+    pub schedules: Vec<String>,
+}
+
+/// Runs the fixture until stdin reaches EOF or a `quit` command; returns the process exit code.
+pub fn run(args: FixtureArgs) -> i32 {
+    // Parse first so a typo fails fast, before anything is created on disk.
+    let mut schedules = Vec::with_capacity(args.schedules.len());
+    for s in &args.schedules {
+        match parse_schedule(s) {
+            Ok(p) => schedules.push(p),
+            Err(e) => {
+                eprintln!("fdiff __fixture: bad --run {s:?}: {e}");
+                return 2;
+            }
+        }
+    }
+
+    // SAFETY: prctl with integer arguments only.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+    }
+    // Blocked before any thread exists so every thread inherits the mask: a stray SIGUSR1 then
+    // queues for the signalfd instead of killing the fixture.
+    if let Err(e) = block_usr_signals() {
+        eprintln!("fdiff __fixture: cannot block SIGUSR1/SIGUSR2: {e}");
+    }
+    let term = term_sigset();
+    // SAFETY: `term` is initialised; the old-mask pointer may be null.
+    let term_blocked =
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &term, std::ptr::null_mut()) } == 0;
+    raise_nofile_limit();
+
+    let dir = match make_work_dir(args.dir.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("fdiff __fixture: cannot create work directory: {e}");
+            return 1;
+        }
+    };
+    if term_blocked {
+        spawn_terminator(term, dir.clone());
+    }
+    let code = match Fixture::new(dir.clone()) {
+        Ok(mut fx) => fx.serve(schedules),
+        Err(e) => {
+            eprintln!("fdiff __fixture: startup failed: {e}");
+            1
+        }
+    };
+    if let Err(e) = fs::remove_dir_all(&dir) {
+        eprintln!("fdiff __fixture: cannot remove {}: {e}", dir.display());
+    }
+    code
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands and schedules
+
+/// One stdin command; each is answered by exactly one JSON line on stdout.
+///
+/// `kinds` | `fill N` | `change PERCENT` | `start SCHEDULE` | `stop ID` | `close FD` | `count` |
+/// `quit`; arguments are whitespace-separated and extra words are an error.
+#[derive(Debug, Clone, PartialEq)]
+enum Command {
+    Kinds,
+    Fill(usize),
+    Change(f64),
+    Start(Schedule),
+    Stop(u64),
+    Close(RawFd),
+    Count,
+    Quit,
+}
+
+/// A background fd pattern; rates are events per second.
+#[derive(Debug, Clone, PartialEq)]
+enum Schedule {
+    LeakFile {
+        rate: f64,
+    },
+    LeakTcp {
+        rate: f64,
+    },
+    LeakPipe {
+        rate: f64,
+    },
+    LeakEventfd {
+        rate: f64,
+    },
+    Churn {
+        level: usize,
+        rate: f64,
+    },
+    Burst {
+        n: usize,
+        after_ms: u64,
+        hold_ms: u64,
+    },
+    Pool {
+        cap: usize,
+        rate: f64,
+    },
+    Reuse {
+        rate: f64,
+    },
+}
+
+impl Schedule {
+    /// Leaks keep their fds when stopped: that is what they simulate.
+    fn is_leak(&self) -> bool {
+        matches!(
+            self,
+            Schedule::LeakFile { .. }
+                | Schedule::LeakTcp { .. }
+                | Schedule::LeakPipe { .. }
+                | Schedule::LeakEventfd { .. }
+        )
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Schedule::LeakFile { .. } => "leak-file",
+            Schedule::LeakTcp { .. } => "leak-tcp",
+            Schedule::LeakPipe { .. } => "leak-pipe",
+            Schedule::LeakEventfd { .. } => "leak-eventfd",
+            Schedule::Churn { .. } => "churn",
+            Schedule::Burst { .. } => "burst",
+            Schedule::Pool { .. } => "pool",
+            Schedule::Reuse { .. } => "reuse",
+        }
+    }
+}
+
+fn parse_command(line: &str) -> Result<Command, String> {
+    let line = line.trim();
+    let (word, rest) = match line.split_once(char::is_whitespace) {
+        Some((w, r)) => (w, r.trim()),
+        None => (line, ""),
+    };
+    let no_args = |c: Command| {
+        if rest.is_empty() {
+            Ok(c)
+        } else {
+            Err(format!("`{word}` takes no arguments"))
+        }
+    };
+    match word {
+        "" => Err("empty command".into()),
+        "kinds" => no_args(Command::Kinds),
+        "count" => no_args(Command::Count),
+        "quit" => no_args(Command::Quit),
+        "fill" => Ok(Command::Fill(parse_one(word, rest)?)),
+        "change" => {
+            let p: f64 = parse_one(word, rest)?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err(format!("change: percent {p} is not within 0..=100"));
+            }
+            Ok(Command::Change(p))
+        }
+        "start" => Ok(Command::Start(parse_schedule(rest)?)),
+        "stop" => Ok(Command::Stop(parse_one(word, rest)?)),
+        "close" => {
+            let fd: RawFd = parse_one(word, rest)?;
+            if fd < 0 {
+                return Err(format!("close: negative fd {fd}"));
+            }
+            Ok(Command::Close(fd))
+        }
+        other => Err(format!("unknown command `{other}`")),
+    }
+}
+
+/// Exactly one argument of type `T`.
+fn parse_one<T: std::str::FromStr>(what: &str, rest: &str) -> Result<T, String> {
+    let mut it = rest.split_whitespace();
+    match (it.next(), it.next()) {
+        (Some(a), None) => a
+            .parse()
+            .map_err(|_| format!("{what}: cannot parse argument `{a}`")),
+        _ => Err(format!("{what}: expected exactly one argument")),
+    }
+}
+
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    let Some((&name, args)) = words.split_first() else {
+        return Err("empty schedule".into());
+    };
+    let arity = |n: usize, usage: &str| {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(format!("usage: {usage}"))
+        }
+    };
+    let rate = |a: &str| -> Result<f64, String> {
+        match a.parse::<f64>() {
+            Ok(r) if r.is_finite() && r > 0.0 && r <= 1e6 => Ok(r),
+            _ => Err(format!("{name}: rate `{a}` must be a number in (0, 1e6]")),
+        }
+    };
+    let count = |a: &str| -> Result<usize, String> {
+        a.parse::<usize>()
+            .map_err(|_| format!("{name}: `{a}` is not a non-negative integer"))
+    };
+    let millis = |a: &str| -> Result<u64, String> {
+        a.parse::<u64>()
+            .map_err(|_| format!("{name}: `{a}` is not a duration in milliseconds"))
+    };
+    Ok(match name {
+        "leak-file" => {
+            arity(1, "leak-file RATE")?;
+            Schedule::LeakFile {
+                rate: rate(args[0])?,
+            }
+        }
+        "leak-tcp" => {
+            arity(1, "leak-tcp RATE")?;
+            Schedule::LeakTcp {
+                rate: rate(args[0])?,
+            }
+        }
+        "leak-pipe" => {
+            arity(1, "leak-pipe RATE")?;
+            Schedule::LeakPipe {
+                rate: rate(args[0])?,
+            }
+        }
+        "leak-eventfd" => {
+            arity(1, "leak-eventfd RATE")?;
+            Schedule::LeakEventfd {
+                rate: rate(args[0])?,
+            }
+        }
+        "churn" => {
+            arity(2, "churn LEVEL RATE")?;
+            Schedule::Churn {
+                level: count(args[0])?,
+                rate: rate(args[1])?,
+            }
+        }
+        "burst" => {
+            arity(3, "burst N AFTER_MS HOLD_MS")?;
+            Schedule::Burst {
+                n: count(args[0])?,
+                after_ms: millis(args[1])?,
+                hold_ms: millis(args[2])?,
+            }
+        }
+        "pool" => {
+            arity(2, "pool CAP RATE")?;
+            Schedule::Pool {
+                cap: count(args[0])?,
+                rate: rate(args[1])?,
+            }
+        }
+        "reuse" => {
+            arity(1, "reuse RATE")?;
+            Schedule::Reuse {
+                rate: rate(args[0])?,
+            }
+        }
+        other => return Err(format!("unknown schedule `{other}`")),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Low-level openers
+
+fn cvt_fd(r: libc::c_int) -> io::Result<OwnedFd> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: the syscall just returned this fd, nobody else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(r) })
+    }
+}
+
+fn cvt(r: libc::c_int) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn cpath(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+fn create_file(path: &Path, content: &[u8]) -> io::Result<OwnedFd> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(content)?;
+    Ok(f.into())
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two fds pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both fds are fresh and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn socketpair(ty: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two fds socketpair writes.
+    cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
+    // SAFETY: both fds are fresh and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn eventfd(initval: u32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall.
+    cvt_fd(unsafe { libc::eventfd(initval, libc::EFD_CLOEXEC) })
+}
+
+fn epoll(watch: &[RawFd]) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall.
+    let ep = cvt_fd(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    for &fd in watch {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
+        cvt(unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+    }
+    Ok(ep)
+}
+
+fn timerfd(interval_secs: i64) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall.
+    let fd = cvt_fd(unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC) })?;
+    if interval_secs > 0 {
+        let ts = libc::timespec {
+            tv_sec: interval_secs,
+            tv_nsec: 0,
+        };
+        let spec = libc::itimerspec {
+            it_interval: ts,
+            it_value: ts,
+        };
+        // SAFETY: `spec` is valid; the old-value pointer may be null.
+        cvt(unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) })?;
+    }
+    Ok(fd)
+}
+
+fn usr_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::sigaddset(&mut set, libc::SIGUSR2);
+        set
+    }
+}
+
+fn block_usr_signals() -> io::Result<()> {
+    let set = usr_sigset();
+    // SAFETY: `set` is initialised; the old-mask pointer may be null.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    Ok(())
+}
+
+fn term_sigset() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// Removes the work directory when the fixture is told to terminate.
+///
+/// A sigwait thread instead of a signal handler: removing a tree is not async-signal-safe, and
+/// unlike signal-hook's self-pipe or a signalfd it costs no fd, so fd counts stay predictable.
+fn spawn_terminator(set: libc::sigset_t, dir: PathBuf) {
+    let spawned = thread::Builder::new()
+        .name("terminator".into())
+        .spawn(move || {
+            let mut sig: libc::c_int = 0;
+            // SAFETY: `set` is initialised and blocked in every thread; `sig` is writable.
+            if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                return;
+            }
+            // Schedule threads may still be adding files, so one retry covers ENOTEMPTY.
+            if fs::remove_dir_all(&dir).is_err() {
+                let _ = fs::remove_dir_all(&dir);
+            }
+            std::process::exit(128 + sig);
+        });
+    if let Err(e) = spawned {
+        eprintln!("fdiff __fixture: no terminator thread, SIGTERM will leave the directory: {e}");
+    }
+}
+
+fn signalfd_usr() -> io::Result<OwnedFd> {
+    block_usr_signals()?;
+    let set = usr_sigset();
+    // SAFETY: `set` is initialised.
+    cvt_fd(unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) })
+}
+
+fn inotify_watching(dir: &Path) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall.
+    let fd = cvt_fd(unsafe { libc::inotify_init1(libc::IN_CLOEXEC) })?;
+    let c = cpath(dir)?;
+    let mask = libc::IN_CREATE | libc::IN_DELETE | libc::IN_MODIFY;
+    // SAFETY: `c` is a valid NUL-terminated path.
+    cvt(unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) })?;
+    Ok(fd)
+}
+
+fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the result is an fd or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    cvt_fd(r as libc::c_int)
+}
+
+fn memfd(name: &std::ffi::CStr, size: usize) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated.
+    let fd = cvt_fd(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    let mut f = fs::File::from(fd);
+    f.write_all(&vec![b'm'; size])?;
+    Ok(f.into())
+}
+
+fn inode(fd: &impl AsFd) -> io::Result<u64> {
+    Ok(rustix::fs::fstat(fd).map_err(io::Error::from)?.st_ino as u64)
+}
+
+fn tcp_pair(listener: &TcpListener) -> io::Result<(TcpStream, TcpStream)> {
+    let client = TcpStream::connect(listener.local_addr()?)?;
+    let (server, _) = listener.accept()?;
+    Ok((client, server))
+}
+
+fn is_fd_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD on any integer is harmless.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Number of open fds, not counting the one used to list them.
+fn count_fds() -> usize {
+    match fs::read_dir("/proc/self/fd") {
+        Ok(rd) => rd.count().saturating_sub(1),
+        // Listing needs an fd of its own, which is exactly what is missing at EMFILE.
+        Err(_) => {
+            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+                .current
+                .unwrap_or(1 << 20)
+                .min(1 << 20);
+            (0..limit as RawFd).filter(|&fd| is_fd_open(fd)).count()
+        }
+    }
+}
+
+fn raise_nofile_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current != lim.maximum {
+        lim.current = lim.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            eprintln!("fdiff __fixture: cannot raise RLIMIT_NOFILE: {e}");
+        }
+    }
+}
+
+fn make_work_dir(dir: Option<&Path>) -> io::Result<PathBuf> {
+    let made = match dir {
+        Some(d) => {
+            fs::create_dir_all(d)?;
+            d.to_path_buf()
+        }
+        None => {
+            let base = std::env::var_os("TMPDIR")
+                .filter(|t| !t.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/tmp"));
+            let mut template = base
+                .join("fdiff-fixture-XXXXXX")
+                .into_os_string()
+                .into_vec();
+            template.push(0);
+            // SAFETY: `template` is a writable NUL-terminated buffer that mkdtemp edits in place.
+            let p = unsafe { libc::mkdtemp(template.as_mut_ptr().cast()) };
+            if p.is_null() {
+                return Err(io::Error::last_os_error());
+            }
+            template.pop();
+            PathBuf::from(OsString::from_vec(template))
+        }
+    };
+    // Canonical so that reported paths match what readlink(/proc/PID/fd/N) shows.
+    fs::canonicalize(made)
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// `kinds`
+
+/// The fds opened by `kinds`; they stay open as long as this lives.
+struct KindFds {
+    fds: Vec<OwnedFd>,
+}
+
+/// Opens one fd of every kind under `dir`; returns them with the `fds` JSON object of the answer.
+fn open_kinds(dir: &Path) -> io::Result<(KindFds, Map<String, Value>)> {
+    let mut held: Vec<OwnedFd> = Vec::new();
+    let mut out = Map::new();
+    let mut put = |held: &mut Vec<OwnedFd>, name: &str, fd: OwnedFd, mut v: Value| {
+        if let Value::Object(m) = &mut v {
+            m.insert("fd".into(), json!(fd.as_raw_fd()));
+        }
+        out.insert(name.into(), v);
+        held.push(fd);
+    };
+
+    let p = dir.join("regular.txt");
+    put(
+        &mut held,
+        "file",
+        create_file(&p, b"hello")?,
+        json!({"path": path_str(&p)}),
+    );
+
+    let p = dir.join("gone.bin");
+    let fd = create_file(&p, &[0x5a; 4096])?;
+    fs::remove_file(&p)?;
+    put(
+        &mut held,
+        "deleted",
+        fd,
+        json!({"path": path_str(&p), "size": 4096}),
+    );
+
+    let p = dir.join("real (deleted)");
+    put(
+        &mut held,
+        "fake_deleted",
+        create_file(&p, b"not gone")?,
+        json!({"path": path_str(&p)}),
+    );
+
+    let p = dir.join(OsStr::from_bytes(b"bad-\xff\xfe.txt"));
+    let hex = hex_encode(p.as_os_str().as_bytes());
+    put(
+        &mut held,
+        "nonutf8",
+        create_file(&p, b"bytes")?,
+        json!({"path_hex": hex}),
+    );
+
+    let p = dir.join("we\"ird\tname\nwith newline.txt");
+    put(
+        &mut held,
+        "weird",
+        create_file(&p, b"weird")?,
+        json!({"path": path_str(&p)}),
+    );
+
+    let d = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)?;
+    put(&mut held, "dir", d.into(), json!({"path": path_str(dir)}));
+
+    let n = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    put(&mut held, "devnull", n.into(), json!({"path": "/dev/null"}));
+
+    let p = dir.join("fifo");
+    let c = cpath(&p)?;
+    // SAFETY: `c` is a valid NUL-terminated path.
+    if let Err(e) = cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o600) })
+        && e.kind() != io::ErrorKind::AlreadyExists
+    {
+        return Err(e);
+    }
+    // O_RDWR so opening never blocks waiting for the other end.
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&p)?;
+    put(&mut held, "fifo", f.into(), json!({"path": path_str(&p)}));
+
+    let (r, w) = pipe()?;
+    let pipe_ino = inode(&r)?;
+    let pipe_r_raw = r.as_raw_fd();
+    put(&mut held, "pipe_r", r, json!({"inode": pipe_ino}));
+    put(&mut held, "pipe_w", w, json!({"inode": pipe_ino}));
+
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    let laddr = l.local_addr()?;
+    let (client, server) = tcp_pair(&l)?;
+    let (cl, cr) = (client.local_addr()?, client.peer_addr()?);
+    let (sl, sr) = (server.local_addr()?, server.peer_addr()?);
+    let (li, ci, si) = (inode(&l)?, inode(&client)?, inode(&server)?);
+    put(
+        &mut held,
+        "tcp_listen",
+        l.into(),
+        json!({"local": laddr.to_string(), "inode": li}),
+    );
+    put(
+        &mut held,
+        "tcp_client",
+        client.into(),
+        json!({"local": cl.to_string(), "remote": cr.to_string(), "inode": ci}),
+    );
+    put(
+        &mut held,
+        "tcp_server",
+        server.into(),
+        json!({"local": sl.to_string(), "remote": sr.to_string(), "inode": si}),
+    );
+
+    // IPv6 may be disabled in containers; the key is then simply absent.
+    if let Ok(l6) = TcpListener::bind("[::1]:0") {
+        let a = l6.local_addr()?;
+        let i = inode(&l6)?;
+        put(
+            &mut held,
+            "tcp6_listen",
+            l6.into(),
+            json!({"local": a.to_string(), "inode": i}),
+        );
+    }
+
+    let u = UdpSocket::bind("127.0.0.1:0")?;
+    let (ua, ui) = (u.local_addr()?, inode(&u)?);
+    put(
+        &mut held,
+        "udp",
+        u.into(),
+        json!({"local": ua.to_string(), "inode": ui}),
+    );
+
+    for (ty, prefix) in [
+        (libc::SOCK_STREAM, "unix_stream"),
+        (libc::SOCK_DGRAM, "unix_dgram"),
+    ] {
+        let (a, b) = socketpair(ty)?;
+        let (ia, ib) = (inode(&a)?, inode(&b)?);
+        put(
+            &mut held,
+            &format!("{prefix}_a"),
+            a,
+            json!({"inode": ia, "peer": ib}),
+        );
+        put(
+            &mut held,
+            &format!("{prefix}_b"),
+            b,
+            json!({"inode": ib, "peer": ia}),
+        );
+    }
+
+    let p = dir.join("sock");
+    // A stale socket file from an earlier run would make bind fail with EADDRINUSE.
+    let _ = fs::remove_file(&p);
+    let ul = UnixListener::bind(&p)?;
+    let i = inode(&ul)?;
+    put(
+        &mut held,
+        "unix_path",
+        ul.into(),
+        json!({"path": path_str(&p), "inode": i}),
+    );
+
+    let name = format!("fdiff test {} with spaces", std::process::id());
+    let ua = SocketAddr::from_abstract_name(name.as_bytes())?;
+    let ul = UnixListener::bind_addr(&ua)?;
+    let i = inode(&ul)?;
+    put(
+        &mut held,
+        "unix_abstract",
+        ul.into(),
+        json!({"path": format!("@{name}"), "inode": i}),
+    );
+
+    let ev = eventfd(7)?;
+    let ev_raw = ev.as_raw_fd();
+    put(&mut held, "eventfd", ev, json!({"eventfd_count": 7}));
+
+    let mut tfd = [ev_raw, pipe_r_raw];
+    tfd.sort_unstable();
+    put(&mut held, "epoll", epoll(&tfd)?, json!({"tfd": tfd}));
+
+    put(
+        &mut held,
+        "timerfd",
+        timerfd(5)?,
+        json!({"clockid": "monotonic", "interval_secs": 5.0}),
+    );
+
+    put(
+        &mut held,
+        "signalfd",
+        signalfd_usr()?,
+        json!({"sigmask": ["SIGUSR1", "SIGUSR2"]}),
+    );
+
+    put(
+        &mut held,
+        "inotify",
+        inotify_watching(dir)?,
+        json!({"watches": 1}),
+    );
+
+    let pid = std::process::id();
+    put(
+        &mut held,
+        "pidfd",
+        pidfd_open(pid as libc::pid_t)?,
+        json!({"target_pid": pid}),
+    );
+
+    put(
+        &mut held,
+        "memfd",
+        memfd(c"fdiff-memfd", 1000)?,
+        json!({"name": "fdiff-memfd", "size": 1000}),
+    );
+
+    Ok((KindFds { fds: held }, out))
+}
+
+// ---------------------------------------------------------------------------------------------
+// `fill`
+
+#[derive(Debug, Clone, Copy)]
+enum FillKind {
+    File,
+    Pipe,
+    UnixPair,
+    Tcp,
+    Udp,
+    Eventfd,
+    Epoll,
+    Timerfd,
+    Memfd,
+}
+
+const FILL_ROTATION: [FillKind; 9] = [
+    FillKind::File,
+    FillKind::Pipe,
+    FillKind::UnixPair,
+    FillKind::Tcp,
+    FillKind::Udp,
+    FillKind::Eventfd,
+    FillKind::Epoll,
+    FillKind::Timerfd,
+    FillKind::Memfd,
+];
+
+impl FillKind {
+    fn width(self) -> usize {
+        match self {
+            FillKind::Pipe | FillKind::UnixPair | FillKind::Tcp => 2,
+            _ => 1,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schedules
+
+/// State shared with schedule threads.
+struct Shared {
+    dir: PathBuf,
+    /// One counter for every generated file name, so concurrent schedules never collide.
+    counter: AtomicU64,
+}
+
+impl Shared {
+    fn next(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn new_file(&self, prefix: &str, ext: &str) -> io::Result<OwnedFd> {
+        let p = self.dir.join(format!("{prefix}-{}.{ext}", self.next()));
+        create_file(&p, b"fdiff")
+    }
+}
+
+struct Running {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Vec<OwnedFd>>,
+}
+
+/// Sleeps until `deadline`, returning false as soon as `stop` is set.
+fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        // park rather than sleep: `stop` unparks, so stopping never waits a whole tick.
+        thread::park_timeout(deadline - now);
+    }
+}
+
+/// Ticks at `rate` per second measured from one start instant, so lateness never accumulates.
+struct Ticker {
+    start: Instant,
+    rate: f64,
+    n: u64,
+}
+
+impl Ticker {
+    fn new(rate: f64) -> Self {
+        Ticker {
+            start: Instant::now(),
+            rate,
+            n: 0,
+        }
+    }
+
+    fn wait(&mut self, stop: &AtomicBool) -> bool {
+        self.n += 1;
+        let deadline = self.start + Duration::from_secs_f64(self.n as f64 / self.rate);
+        sleep_until(deadline, stop)
+    }
+}
+
+/// Reports a schedule's first error on stderr; later ones (usually the same EMFILE) stay quiet.
+struct ErrOnce {
+    id: u64,
+    name: &'static str,
+    said: bool,
+}
+
+impl ErrOnce {
+    fn note(&mut self, e: &io::Error) {
+        if !self.said {
+            self.said = true;
+            eprintln!("fdiff __fixture: schedule {} ({}): {e}", self.id, self.name);
+        }
+    }
+}
+
+/// Body of a schedule thread; returns the fds that must outlive it (only leaks return any).
+fn run_schedule(id: u64, sched: Schedule, sh: Arc<Shared>, stop: Arc<AtomicBool>) -> Vec<OwnedFd> {
+    let mut err = ErrOnce {
+        id,
+        name: sched.name(),
+        said: false,
+    };
+    let leak = sched.is_leak();
+    let mut held: Vec<OwnedFd> = Vec::new();
+    match sched {
+        Schedule::LeakFile { rate } => {
+            let mut t = Ticker::new(rate);
+            while t.wait(&stop) {
+                match sh.new_file("upload", "pdf") {
+                    Ok(fd) => held.push(fd),
+                    Err(e) => err.note(&e),
+                }
+            }
+        }
+        Schedule::LeakTcp { rate } => {
+            let listener = match TcpListener::bind("127.0.0.1:0") {
+                Ok(l) => l,
+                Err(e) => {
+                    err.note(&e);
+                    return held;
+                }
+            };
+            let mut t = Ticker::new(rate);
+            while t.wait(&stop) {
+                // Accepting inline keeps the listener's backlog empty; both ends leak here.
+                match tcp_pair(&listener) {
+                    Ok((c, s)) => {
+                        held.push(c.into());
+                        held.push(s.into());
+                    }
+                    Err(e) => err.note(&e),
+                }
+            }
+        }
+        Schedule::LeakPipe { rate } => {
+            let mut t = Ticker::new(rate);
+            while t.wait(&stop) {
+                match pipe() {
+                    Ok((r, w)) => {
+                        held.push(r);
+                        held.push(w);
+                    }
+                    Err(e) => err.note(&e),
+                }
+            }
+        }
+        Schedule::LeakEventfd { rate } => {
+            let mut t = Ticker::new(rate);
+            while t.wait(&stop) {
+                match eventfd(0) {
+                    Ok(fd) => held.push(fd),
+                    Err(e) => err.note(&e),
+                }
+            }
+        }
+        Schedule::Churn { level, rate } => {
+            let mut q = std::collections::VecDeque::with_capacity(level);
+            for _ in 0..level {
+                match sh.new_file("churn", "tmp") {
+                    Ok(fd) => q.push_back(fd),
+                    Err(e) => err.note(&e),
+                }
+            }
+            let mut t = Ticker::new(rate);
+            while t.wait(&stop) {
+                if q.len() >= level {
+                    q.pop_front();
+                }
+                if level > 0 {
+                    match sh.new_file("churn", "tmp") {
+                        Ok(fd) => q.push_back(fd),
+                        Err(e) => err.note(&e),
+                    }
+                }
+            }
+        }
+        Schedule::Burst {
+            n,
+            after_ms,
+            hold_ms,
+        } => {
+            let start = Instant::now();
+            if sleep_until(start + Duration::from_millis(after_ms), &stop) {
+                let mut burst = Vec::with_capacity(n);
+                for _ in 0..n {
+                    match sh.new_file("burst", "tmp") {
+                        Ok(fd) => burst.push(fd),
+                        Err(e) => err.note(&e),
+                    }
+                }
+                let opened = Instant::now();
+                sleep_until(opened + Duration::from_millis(hold_ms), &stop);
+            }
+        }
+        Schedule::Pool { cap, rate } => {
+            let mut pool = Vec::with_capacity(cap);
+            let mut t = Ticker::new(rate);
+            while pool.len() < cap && t.wait(&stop) {
+                match sh.new_file("pool", "db") {
+                    Ok(fd) => pool.push(fd),
+                    Err(e) => err.note(&e),
+                }
+            }
+            // Flat from here on: hold until told to stop.
+            while !stop.load(Ordering::Acquire) {
+                thread::park();
+            }
+        }
+        Schedule::Reuse { rate } => {
+            let mut cur = match sh.new_file("reuse", "log") {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    err.note(&e);
+                    None
+                }
+            };
+            let mut t = Ticker::new(rate);
+            while t.wait(&stop) {
+                let old = cur.take().map(|fd| fd.as_raw_fd());
+                // `cur` was just taken, so the old fd is closed here, before the reopen.
+                match (sh.new_file("reuse", "log"), old) {
+                    (Ok(fd), Some(old)) if fd.as_raw_fd() != old => {
+                        cur = Some(move_to(fd, old));
+                    }
+                    (Ok(fd), _) => cur = Some(fd),
+                    (Err(e), _) => err.note(&e),
+                }
+            }
+        }
+    }
+    // Dropping `held` here would close leaked fds: hand them back instead.
+    if leak { held } else { Vec::new() }
+}
+
+/// Moves `fd` onto number `want` when that number is still free; otherwise keeps `fd` as is.
+///
+/// F_DUPFD rather than dup2: another thread may have grabbed `want` in the meantime, and dup2
+/// would silently close that thread's fd.
+fn move_to(fd: OwnedFd, want: RawFd) -> OwnedFd {
+    // SAFETY: F_DUPFD returns a fresh fd >= `want` or -1.
+    match cvt_fd(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, want) }) {
+        Ok(dup) if dup.as_raw_fd() == want => dup,
+        _ => fd,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fixture
+
+struct Fixture {
+    shared: Arc<Shared>,
+    kinds: Option<KindFds>,
+    fill: Vec<Option<OwnedFd>>,
+    fill_rr: usize,
+    /// Shared by every `fill` TCP connection; opened at startup so `fill N` adds exactly N fds.
+    fill_listener: TcpListener,
+    /// Fds handed back by stopped leak schedules.
+    retained: Vec<OwnedFd>,
+    running: Vec<(u64, Running)>,
+    next_id: u64,
+}
+
+impl Fixture {
+    fn new(dir: PathBuf) -> io::Result<Self> {
+        Ok(Fixture {
+            shared: Arc::new(Shared {
+                dir,
+                counter: AtomicU64::new(0),
+            }),
+            kinds: None,
+            fill: Vec::new(),
+            fill_rr: 0,
+            fill_listener: TcpListener::bind("127.0.0.1:0")?,
+            retained: Vec::new(),
+            running: Vec::new(),
+            next_id: 1,
+        })
+    }
+
+    fn serve(&mut self, schedules: Vec<Schedule>) -> i32 {
+        for s in schedules {
+            if let Err(e) = self.start(s) {
+                eprintln!("fdiff __fixture: cannot start schedule: {e}");
+                self.stop_all();
+                return 1;
+            }
+        }
+        let ready = json!({
+            "ready": true,
+            "pid": std::process::id(),
+            "dir": path_str(&self.shared.dir),
+        });
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        if writeln!(out, "{ready}").and_then(|()| out.flush()).is_err() {
+            self.stop_all();
+            return 0;
+        }
+
+        let stdin = io::stdin();
+        let mut input = stdin.lock();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match input.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = String::from_utf8_lossy(&line);
+            let (answer, quit) = match parse_command(&text) {
+                Ok(Command::Quit) => (json!({"ok": true}), true),
+                Ok(cmd) => (self.execute(cmd), false),
+                Err(e) => (json!({"ok": false, "error": e}), false),
+            };
+            // A vanished reader means nobody is listening any more: shut down like EOF.
+            if writeln!(out, "{answer}")
+                .and_then(|()| out.flush())
+                .is_err()
+                || quit
+            {
+                break;
+            }
+        }
+        self.stop_all();
+        0
+    }
+
+    fn execute(&mut self, cmd: Command) -> Value {
+        let res: Result<Value, String> = match cmd {
+            Command::Kinds => self.kinds(),
+            Command::Fill(n) => return self.fill(n),
+            Command::Change(p) => return self.change(p),
+            Command::Start(s) => self
+                .start(s)
+                .map(|id| json!({"ok": true, "id": id}))
+                .map_err(|e| e.to_string()),
+            Command::Stop(id) => self.stop(id),
+            Command::Close(fd) => self.close(fd),
+            Command::Count => Ok(json!({"ok": true, "total": count_fds()})),
+            // Handled by the caller, which must answer before exiting.
+            Command::Quit => Ok(json!({"ok": true})),
+        };
+        res.unwrap_or_else(|e| json!({"ok": false, "error": e}))
+    }
+
+    fn kinds(&mut self) -> Result<Value, String> {
+        // The abstract socket name is fixed per pid, so a second set could not be bound.
+        if self.kinds.is_some() {
+            return Err("kinds already open".into());
+        }
+        let (k, fds) = open_kinds(&self.shared.dir).map_err(|e| format!("kinds: {e}"))?;
+        self.kinds = Some(k);
+        Ok(json!({"ok": true, "fds": fds}))
+    }
+
+    fn open_fill(&mut self, kind: FillKind) -> Result<Vec<OwnedFd>, (Vec<OwnedFd>, io::Error)> {
+        let one = |r: io::Result<OwnedFd>| r.map(|fd| vec![fd]).map_err(|e| (Vec::new(), e));
+        let two = |r: io::Result<(OwnedFd, OwnedFd)>| {
+            r.map(|(a, b)| vec![a, b]).map_err(|e| (Vec::new(), e))
+        };
+        match kind {
+            FillKind::File => one(self.shared.new_file("fill", "dat")),
+            FillKind::Pipe => two(pipe()),
+            FillKind::UnixPair => two(socketpair(libc::SOCK_STREAM)),
+            FillKind::Tcp => {
+                let addr = self
+                    .fill_listener
+                    .local_addr()
+                    .map_err(|e| (Vec::new(), e))?;
+                let client = TcpStream::connect(addr).map_err(|e| (Vec::new(), e))?;
+                match self.fill_listener.accept() {
+                    Ok((server, _)) => Ok(vec![client.into(), server.into()]),
+                    Err(e) => Err((vec![client.into()], e)),
+                }
+            }
+            FillKind::Udp => one(UdpSocket::bind("127.0.0.1:0").map(OwnedFd::from)),
+            FillKind::Eventfd => one(eventfd(0)),
+            FillKind::Epoll => one(epoll(&[])),
+            FillKind::Timerfd => one(timerfd(0)),
+            FillKind::Memfd => one(memfd(c"fdiff-fill", 64)),
+        }
+    }
+
+    fn fill(&mut self, n: usize) -> Value {
+        let mut opened = 0;
+        while opened < n {
+            let kind = FILL_ROTATION[self.fill_rr % FILL_ROTATION.len()];
+            self.fill_rr += 1;
+            // Pairs that would overshoot are skipped so the count comes out exact.
+            if kind.width() > n - opened {
+                continue;
+            }
+            match self.open_fill(kind) {
+                Ok(fds) => {
+                    opened += fds.len();
+                    self.fill.extend(fds.into_iter().map(Some));
+                }
+                Err((partial, e)) => {
+                    opened += partial.len();
+                    self.fill.extend(partial.into_iter().map(Some));
+                    let what = if e.raw_os_error() == Some(libc::EMFILE) {
+                        "EMFILE"
+                    } else {
+                        "open failed"
+                    };
+                    return json!({
+                        "ok": false,
+                        "error": format!("{what} after {opened} of {n} fds: {e}"),
+                        "opened": opened,
+                        "total": count_fds(),
+                    });
+                }
+            }
+        }
+        json!({"ok": true, "opened": opened, "total": count_fds()})
+    }
+
+    fn change(&mut self, percent: f64) -> Value {
+        let len = self.fill.len();
+        let k = ((len as f64) * percent / 100.0).round() as usize;
+        let k = k.min(len);
+        let mut changed = 0;
+        let mut failure = None;
+        for i in 0..k {
+            // Evenly spread: i*len/k is strictly increasing for k <= len.
+            let idx = i * len / k;
+            // Close first so the replacement can take the freed number even at the fd limit.
+            self.fill[idx] = None;
+            match self.shared.new_file("fill", "dat") {
+                Ok(fd) => {
+                    self.fill[idx] = Some(fd);
+                    changed += 1;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        self.fill.retain(Option::is_some);
+        match failure {
+            None => json!({"ok": true, "changed": changed}),
+            Some(e) => json!({
+                "ok": false,
+                "error": format!("reopen failed after {changed} of {k}: {e}"),
+                "changed": changed,
+            }),
+        }
+    }
+
+    fn start(&mut self, sched: Schedule) -> io::Result<u64> {
+        let id = self.next_id;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sh, st) = (Arc::clone(&self.shared), Arc::clone(&stop));
+        let handle = thread::Builder::new()
+            .name(format!("sched-{id}-{}", sched.name()))
+            .spawn(move || run_schedule(id, sched, sh, st))?;
+        self.next_id += 1;
+        self.running.push((id, Running { stop, handle }));
+        Ok(id)
+    }
+
+    fn stop(&mut self, id: u64) -> Result<Value, String> {
+        let pos = self
+            .running
+            .iter()
+            .position(|(i, _)| *i == id)
+            .ok_or_else(|| format!("no running schedule {id}"))?;
+        let (_, r) = self.running.swap_remove(pos);
+        let kept = Self::join(r);
+        let retained = kept.len();
+        self.retained.extend(kept);
+        Ok(json!({"ok": true, "id": id, "retained": retained}))
+    }
+
+    fn join(r: Running) -> Vec<OwnedFd> {
+        r.stop.store(true, Ordering::Release);
+        r.handle.thread().unpark();
+        r.handle.join().unwrap_or_default()
+    }
+
+    fn stop_all(&mut self) {
+        // Signal everyone first so the threads wind down in parallel, then join: nobody may
+        // still be creating files while the work directory is removed.
+        for (_, r) in &self.running {
+            r.stop.store(true, Ordering::Release);
+            r.handle.thread().unpark();
+        }
+        for (_, r) in self.running.drain(..) {
+            self.retained.extend(Self::join(r));
+        }
+    }
+
+    fn close(&mut self, fd: RawFd) -> Result<Value, String> {
+        let hit = |v: &mut Vec<OwnedFd>| {
+            v.iter()
+                .position(|f| f.as_raw_fd() == fd)
+                .map(|i| v.swap_remove(i))
+        };
+        if let Some(k) = self.kinds.as_mut()
+            && hit(&mut k.fds).is_some()
+        {
+            return Ok(json!({"ok": true}));
+        }
+        if hit(&mut self.retained).is_some() {
+            return Ok(json!({"ok": true}));
+        }
+        if let Some(slot) = self
+            .fill
+            .iter_mut()
+            .find(|f| f.as_ref().is_some_and(|f| f.as_raw_fd() == fd))
+        {
+            *slot = None;
+            self.fill.retain(Option::is_some);
+            return Ok(json!({"ok": true}));
+        }
+        Err(format!("fd {fd} is not held by the fixture's main thread"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(parse_command("kinds"), Ok(Command::Kinds));
+        assert_eq!(parse_command("  count \n"), Ok(Command::Count));
+        assert_eq!(parse_command("quit"), Ok(Command::Quit));
+        assert_eq!(parse_command("fill 1000"), Ok(Command::Fill(1000)));
+        assert_eq!(parse_command("change 12.5"), Ok(Command::Change(12.5)));
+        assert_eq!(parse_command("stop 3"), Ok(Command::Stop(3)));
+        assert_eq!(parse_command("close 17"), Ok(Command::Close(17)));
+        assert_eq!(
+            parse_command("start leak-file 10"),
+            Ok(Command::Start(Schedule::LeakFile { rate: 10.0 }))
+        );
+        for bad in [
+            "",
+            "   ",
+            "bogus",
+            "kinds now",
+            "fill",
+            "fill -1",
+            "fill x",
+            "fill 1 2",
+            "change 101",
+            "change -1",
+            "close -3",
+            "stop",
+            "start",
+            "start nope 1",
+            "\u{0}\u{ff}",
+        ] {
+            assert!(parse_command(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn parses_schedules() {
+        assert_eq!(
+            parse_schedule("leak-tcp 2.5"),
+            Ok(Schedule::LeakTcp { rate: 2.5 })
+        );
+        assert_eq!(
+            parse_schedule("leak-pipe 1"),
+            Ok(Schedule::LeakPipe { rate: 1.0 })
+        );
+        assert_eq!(
+            parse_schedule("leak-eventfd 3"),
+            Ok(Schedule::LeakEventfd { rate: 3.0 })
+        );
+        assert_eq!(
+            parse_schedule("churn 50 20"),
+            Ok(Schedule::Churn {
+                level: 50,
+                rate: 20.0
+            })
+        );
+        assert_eq!(
+            parse_schedule(" burst 100 500 2000 "),
+            Ok(Schedule::Burst {
+                n: 100,
+                after_ms: 500,
+                hold_ms: 2000
+            })
+        );
+        assert_eq!(
+            parse_schedule("pool 8 4"),
+            Ok(Schedule::Pool { cap: 8, rate: 4.0 })
+        );
+        assert_eq!(
+            parse_schedule("reuse 10"),
+            Ok(Schedule::Reuse { rate: 10.0 })
+        );
+        assert!(parse_schedule("leak-file 1").is_ok_and(|s| s.is_leak()));
+        assert!(parse_schedule("churn 1 1").is_ok_and(|s| !s.is_leak()));
+        for bad in [
+            "",
+            "leak-file",
+            "leak-file 0",
+            "leak-file -1",
+            "leak-file NaN",
+            "leak-file inf",
+            "leak-file 1 2",
+            "churn 5",
+            "churn -5 1",
+            "burst 1 2",
+            "burst 1 -2 3",
+            "pool 3",
+            "reuse x",
+            "leak-sock 1",
+        ] {
+            assert!(parse_schedule(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn ticker_keeps_average_rate() {
+        let stop = AtomicBool::new(false);
+        let mut t = Ticker::new(100.0);
+        let start = Instant::now();
+        for _ in 0..10 {
+            assert!(t.wait(&stop));
+        }
+        let el = start.elapsed();
+        assert!(
+            el >= Duration::from_millis(99) && el < Duration::from_millis(400),
+            "{el:?}"
+        );
+        stop.store(true, Ordering::Release);
+        assert!(!t.wait(&stop));
+    }
+
+    fn readlink_fd(fd: i64) -> Vec<u8> {
+        fs::read_link(format!("/proc/self/fd/{fd}"))
+            .expect("test setup")
+            .into_os_string()
+            .into_vec()
+    }
+
+    #[test]
+    fn kinds_are_real_fds_of_the_expected_shape() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let dir = fs::canonicalize(tmp.path()).expect("test setup");
+        let (held, fds) = open_kinds(&dir).expect("test setup");
+        let expected = [
+            "file",
+            "deleted",
+            "fake_deleted",
+            "nonutf8",
+            "weird",
+            "dir",
+            "devnull",
+            "fifo",
+            "pipe_r",
+            "pipe_w",
+            "tcp_listen",
+            "tcp_client",
+            "tcp_server",
+            "udp",
+            "unix_stream_a",
+            "unix_stream_b",
+            "unix_dgram_a",
+            "unix_dgram_b",
+            "unix_path",
+            "unix_abstract",
+            "eventfd",
+            "epoll",
+            "timerfd",
+            "signalfd",
+            "inotify",
+            "pidfd",
+            "memfd",
+        ];
+        for name in expected {
+            assert!(fds.contains_key(name), "missing {name}");
+        }
+        assert_eq!(held.fds.len(), fds.len());
+
+        for (name, v) in &fds {
+            let fd = v["fd"].as_i64().expect("test setup");
+            assert!(
+                held.fds.iter().any(|f| i64::from(f.as_raw_fd()) == fd),
+                "{name}"
+            );
+            let link = readlink_fd(fd);
+            let text = String::from_utf8_lossy(&link).into_owned();
+            let str_of = |k: &str| v[k].as_str().expect("test setup").to_owned();
+            let ino = || v["inode"].as_u64().expect("test setup");
+            match name.as_str() {
+                "file" | "fake_deleted" | "weird" | "dir" | "fifo" => {
+                    assert_eq!(text, str_of("path"), "{name}")
+                }
+                "devnull" => assert_eq!(text, "/dev/null"),
+                "deleted" => {
+                    assert_eq!(text, format!("{} (deleted)", str_of("path")));
+                    let meta = fs::metadata(format!("/proc/self/fd/{fd}")).expect("test setup");
+                    assert_eq!(meta.len(), 4096);
+                }
+                "nonutf8" => assert_eq!(hex_encode(&link), str_of("path_hex")),
+                "pipe_r" | "pipe_w" => assert_eq!(text, format!("pipe:[{}]", ino())),
+                n if n.starts_with("tcp") || n.starts_with("unix") || n == "udp" => {
+                    assert_eq!(text, format!("socket:[{}]", ino()), "{name}")
+                }
+                "eventfd" => assert_eq!(text, "anon_inode:[eventfd]"),
+                "epoll" => assert_eq!(text, "anon_inode:[eventpoll]"),
+                "timerfd" => assert_eq!(text, "anon_inode:[timerfd]"),
+                "signalfd" => assert_eq!(text, "anon_inode:[signalfd]"),
+                "inotify" => assert_eq!(text, "anon_inode:inotify"),
+                // Kernels with pidfs (6.9+) may show `pidfd:[ino]` instead.
+                "pidfd" => assert!(
+                    text == "anon_inode:[pidfd]" || text.starts_with("pidfd:"),
+                    "{text}"
+                ),
+                "memfd" => assert_eq!(text, "/memfd:fdiff-memfd (deleted)"),
+                other => panic!("unchecked kind {other}"),
+            }
+        }
+
+        // Cross-checks between entries.
+        assert_eq!(fds["pipe_r"]["inode"], fds["pipe_w"]["inode"]);
+        assert_eq!(fds["unix_stream_a"]["peer"], fds["unix_stream_b"]["inode"]);
+        assert_eq!(fds["unix_dgram_b"]["peer"], fds["unix_dgram_a"]["inode"]);
+        assert_eq!(fds["tcp_client"]["remote"], fds["tcp_listen"]["local"]);
+        assert_eq!(fds["tcp_server"]["remote"], fds["tcp_client"]["local"]);
+        let mut tfd = vec![
+            fds["eventfd"]["fd"].as_i64().expect("test setup"),
+            fds["pipe_r"]["fd"].as_i64().expect("test setup"),
+        ];
+        tfd.sort_unstable();
+        assert_eq!(fds["epoll"]["tfd"], json!(tfd));
+        let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", fds["inotify"]["fd"]))
+            .expect("test setup");
+        assert_eq!(info.matches("inotify wd:").count(), 1);
+        let ab = fs::read_to_string("/proc/net/unix").expect("test setup");
+        assert!(ab.contains(&str_without_at(&fds["unix_abstract"]["path"])));
+    }
+
+    fn str_without_at(v: &Value) -> String {
+        v.as_str()
+            .expect("test setup")
+            .trim_start_matches('@')
+            .to_owned()
+    }
+
+    #[test]
+    fn schedules_open_and_release() {
+        let tmp = tempfile::tempdir().expect("test setup");
+        let sh = Arc::new(Shared {
+            dir: tmp.path().to_path_buf(),
+            counter: AtomicU64::new(0),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s2, st2) = (Arc::clone(&sh), Arc::clone(&stop));
+        let h = thread::spawn(move || run_schedule(1, Schedule::LeakPipe { rate: 100.0 }, s2, st2));
+        thread::sleep(Duration::from_millis(105));
+        stop.store(true, Ordering::Release);
+        h.thread().unpark();
+        let kept = h.join().expect("test setup");
+        assert!(kept.len() >= 2 && kept.len() % 2 == 0, "{}", kept.len());
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s2, st2) = (Arc::clone(&sh), Arc::clone(&stop));
+        let h = thread::spawn(move || {
+            run_schedule(
+                2,
+                Schedule::Churn {
+                    level: 3,
+                    rate: 50.0,
+                },
+                s2,
+                st2,
+            )
+        });
+        thread::sleep(Duration::from_millis(50));
+        stop.store(true, Ordering::Release);
+        h.thread().unpark();
+        assert!(h.join().expect("test setup").is_empty());
+        assert!(sh.counter.load(Ordering::Relaxed) >= 3);
+    }
+
+    #[test]
+    fn fill_is_exact_and_change_replaces_a_spread() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut fx = Fixture::new(tmp.path().to_path_buf()).expect("fixture");
+        for n in [0, 1, 7, 25] {
+            let before = fx.fill.len();
+            let v = fx.fill(n);
+            assert_eq!(v["ok"], json!(true), "{v}");
+            assert_eq!(v["opened"], json!(n));
+            assert_eq!(fx.fill.len() - before, n);
+        }
+        let v = fx.change(30.0);
+        assert_eq!(v["changed"], json!(10), "{v}");
+        assert_eq!(fx.fill.len(), 33);
+        assert_eq!(fx.change(0.0)["changed"], json!(0));
+        let fd = fx.fill[0].as_ref().expect("slot").as_raw_fd();
+        assert!(fx.close(fd).is_ok());
+        assert_eq!(fx.fill.len(), 32);
+        assert!(fx.close(fd).is_err());
+    }
+}
