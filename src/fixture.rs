@@ -42,11 +42,13 @@ pub fn run(args: FixtureArgs) -> i32 {
         }
     }
 
+    // SIGTERM rather than SIGKILL: the signal thread below then still removes the work
+    // directory when the parent dies.
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(
             libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL as libc::c_ulong,
+            libc::SIGTERM as libc::c_ulong,
             0,
             0,
             0,

@@ -13,3 +13,4 @@ pub mod snapshot;
 pub mod source;
 pub mod track;
 pub mod util;
+pub mod report;

@@ -5,6 +5,7 @@ pub mod classify;
 pub mod describe;
 pub mod file;
 pub mod model;
+pub mod record;
 pub mod socket;
 
 pub use model::*;

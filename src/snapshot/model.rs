@@ -281,3 +281,20 @@ pub struct MemfdDetail {
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct UnknownDetail {}
+
+impl Snapshot {
+    /// Everything but the fds and errors, for rebuilding a snapshot from a delta.
+    pub fn clone_meta(&self) -> Snapshot {
+        Snapshot {
+            schema: self.schema.clone(),
+            pid: self.pid,
+            comm: self.comm.clone(),
+            cmdline: self.cmdline.clone(),
+            start_time: self.start_time,
+            taken_at: self.taken_at,
+            fd_limit: self.fd_limit,
+            fds: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}

@@ -94,7 +94,6 @@ pub struct LiveProc {
     pid_dir: OwnedFd,
     fd_dir: Dir,
     fdinfo_dir: Option<OwnedFd>,
-    prev: Vec<Arc<FdEntry>>,
     link_buf: Vec<u8>,
     file_buf: Vec<u8>,
 }
@@ -153,7 +152,6 @@ impl LiveProc {
             pid_dir,
             fd_dir,
             fdinfo_dir: None,
-            prev: Vec::new(),
             link_buf: vec![0; LINK_BUF],
             file_buf,
         })
@@ -189,16 +187,20 @@ impl LiveProc {
         }
     }
 
-    /// Take a snapshot. Fds whose link text is unchanged since the last snapshot reuse its
-    /// decoded entry; only new ones are classified and decoded.
-    pub fn snapshot(&mut self, sockets: &mut SocketDecoder) -> Result<Snapshot, ProcError> {
+    /// Take a snapshot. Fds whose link text is unchanged since `prev` (the last snapshot's fds,
+    /// in fd order) reuse its decoded entry; only new ones are classified and decoded.
+    pub fn snapshot(
+        &mut self,
+        prev: &[Arc<FdEntry>],
+        sockets: &mut SocketDecoder,
+    ) -> Result<Snapshot, ProcError> {
         self.current_stat()?;
         let fd_limit = read_file(self.pid_dir.as_fd(), "limits", &mut self.file_buf)
             .map(procinfo::parse_fd_limit)
             .unwrap_or(FdLimit::default());
         let taken_at = now_secs();
 
-        let mut slots: Vec<Option<Arc<FdEntry>>> = Vec::with_capacity(self.prev.len() + 16);
+        let mut slots: Vec<Option<Arc<FdEntry>>> = Vec::with_capacity(prev.len() + 16);
         let mut pending: Vec<Pending> = Vec::new();
         let mut errors: Vec<FdError> = Vec::new();
         let mut j = 0usize;
@@ -242,19 +244,18 @@ impl LiveProc {
             let raw = &self.link_buf[..n.min(LINK_BUF)];
             // The kernel lists fds in ascending order; walk the previous tick alongside,
             // falling back to a search if that ever stops being true.
-            let prev = if fd > last_fd {
-                while j < self.prev.len() && self.prev[j].fd < fd {
+            let before = if fd > last_fd {
+                while j < prev.len() && prev[j].fd < fd {
                     j += 1;
                 }
-                self.prev.get(j).filter(|p| p.fd == fd)
+                prev.get(j).filter(|p| p.fd == fd)
             } else {
-                self.prev
-                    .binary_search_by_key(&fd, |p| p.fd)
+                prev.binary_search_by_key(&fd, |p| p.fd)
                     .ok()
-                    .and_then(|i| self.prev.get(i))
+                    .and_then(|i| prev.get(i))
             };
             last_fd = fd;
-            match prev {
+            match before {
                 Some(p) if p.same_target(raw) => slots.push(Some(Arc::clone(p))),
                 _ => {
                     pending.push(Pending {
@@ -274,7 +275,6 @@ impl LiveProc {
         if !fds.is_sorted_by_key(|e| e.fd) {
             fds.sort_by_key(|e| e.fd);
         }
-        self.prev.clone_from(&fds);
         Ok(Snapshot {
             schema: SNAPSHOT_SCHEMA.to_owned(),
             pid: self.id.pid,
@@ -497,9 +497,9 @@ mod tests {
     fn snapshot_of_self_sees_a_new_file_and_reuses_unchanged_entries() {
         let mut proc = LiveProc::open(std::process::id() as i32).expect("open self");
         let mut sockets = SocketDecoder::new();
-        let a = proc.snapshot(&mut sockets).expect("snapshot");
+        let a = proc.snapshot(&[], &mut sockets).expect("snapshot");
         let f = std::fs::File::open("/proc/self/cmdline").expect("open");
-        let b = proc.snapshot(&mut sockets).expect("snapshot");
+        let b = proc.snapshot(&a.fds, &mut sockets).expect("snapshot");
         use std::os::fd::AsRawFd;
         let fd = f.as_raw_fd();
         let e = b.fds.iter().find(|e| e.fd == fd).expect("new fd listed");

@@ -1,4 +1,28 @@
-//! Sources of snapshots: live /proc, or a recording read back. Both feed the same pipeline.
+//! Sources of ticks: live /proc, or a recording read back. Both yield the same [`Tick`]s, so
+//! live watching and offline re-analysis are one pipeline.
 
 pub mod live;
 pub mod procinfo;
+pub mod recording;
+pub mod select;
+
+use crate::diff::Delta;
+use crate::snapshot::{ProcId, Snapshot};
+
+/// What one tick saw, process by process.
+#[derive(Debug, Clone)]
+pub struct Tick {
+    /// Unix time the tick started.
+    pub t: f64,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A process seen for the first time.
+    First(Snapshot),
+    /// A known process: its snapshot now and what changed since its last tick.
+    Update { snapshot: Snapshot, delta: Delta },
+    /// A known process is gone (exited, or its pid names another process now).
+    Exited { id: ProcId, at: f64 },
+}

@@ -1,13 +1,14 @@
 //! Track: keeps every watched process's groups and their series over time, and turns them into
 //! a [`Report`] with a leak verdict per group, roll-ups across processes and an ETA to the limit.
 
+pub mod compare;
 pub mod group;
 pub mod model;
 pub mod series;
 pub mod verdict;
 
 pub use group::GroupBy;
-pub use model::{GroupReport, ProcessReport, REPORT_SCHEMA, Report, RollupReport};
+pub use model::{DiffReport, GroupReport, ProcessReport, REPORT_SCHEMA, Report, RollupReport};
 
 use crate::diff::Delta;
 use crate::snapshot::{FdEntry, FdLimit, Kind, ProcId, Snapshot};

@@ -101,3 +101,50 @@ pub fn downsample(v: &[f64]) -> Vec<f64> {
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
+
+pub const DIFF_SCHEMA: &str = "fdiff/diff/v1";
+
+/// `fdiff diff A B`: what changed between two snapshots of each process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffReport {
+    pub schema: String,
+    pub processes: Vec<ProcessDiff>,
+    /// Processes (pid, start time) present on one side only.
+    pub only_before: Vec<ProcRef>,
+    pub only_after: Vec<ProcRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcRef {
+    pub pid: i32,
+    pub comm: String,
+    pub start_time: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessDiff {
+    pub pid: i32,
+    pub comm: String,
+    pub start_time: u64,
+    /// Set when the two sides were different processes paired only because each file held one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_start_time: Option<u64>,
+    pub before_taken_at: f64,
+    pub after_taken_at: f64,
+    pub fds_before: u64,
+    pub fds_after: u64,
+    pub opened: Vec<std::sync::Arc<crate::snapshot::FdEntry>>,
+    pub closed: Vec<std::sync::Arc<crate::snapshot::FdEntry>>,
+    pub replaced: Vec<crate::diff::Replaced>,
+    /// Groups whose count changed, largest growth first.
+    pub groups: Vec<GroupChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupChange {
+    pub kind: Kind,
+    pub key: String,
+    pub before: u64,
+    pub after: u64,
+    pub change: i64,
+}

@@ -1,0 +1,31 @@
+//! JSON exporter: the documented schemas, one document per run on stdout.
+
+use super::Exporter;
+use crate::snapshot::Snapshot;
+use crate::track::{DiffReport, Report};
+use std::io::{self, Write};
+
+pub struct Json;
+
+fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, v).map_err(io::Error::from)?;
+    out.write_all(b"\n")
+}
+
+impl Exporter for Json {
+    /// One process gives one object; several give an array of objects.
+    fn snapshots(&self, snaps: &[Snapshot], out: &mut dyn Write) -> io::Result<()> {
+        match snaps {
+            [one] => write_json(one, out),
+            many => write_json(many, out),
+        }
+    }
+
+    fn report(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        write_json(report, out)
+    }
+
+    fn diff(&self, diff: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
+        write_json(diff, out)
+    }
+}

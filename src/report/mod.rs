@@ -1,0 +1,34 @@
+//! Report: renders snapshots, diffs and watch reports. One exporter per file behind
+//! [`Exporter`]; live per-tick lines are in [`live`].
+
+pub mod human;
+pub mod json;
+pub mod live;
+pub mod record;
+pub mod table;
+
+use crate::snapshot::Snapshot;
+use crate::track::{DiffReport, Report};
+use std::io::{self, Write};
+
+/// Output format (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+}
+
+/// One output format for every kind of result.
+pub trait Exporter {
+    fn snapshots(&self, snaps: &[Snapshot], out: &mut dyn Write) -> io::Result<()>;
+    fn report(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
+    fn diff(&self, diff: &DiffReport, out: &mut dyn Write) -> io::Result<()>;
+}
+
+pub fn exporter(format: Format, color: bool) -> Box<dyn Exporter> {
+    match format {
+        Format::Table => Box::new(table::Table { color }),
+        Format::Json => Box::new(json::Json),
+    }
+}

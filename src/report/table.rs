@@ -1,0 +1,258 @@
+//! Table exporter: aligned columns for people, one fd or group per line, control characters
+//! escaped so that a hostile file name cannot break the layout.
+
+use super::Exporter;
+use super::human;
+use crate::snapshot::{Snapshot, describe};
+use crate::track::{DiffReport, Report};
+use crate::util::escape_control;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table as CTable, presets};
+use std::io::{self, Write};
+
+pub struct Table {
+    pub color: bool,
+}
+
+fn new_table(header: &[&str]) -> CTable {
+    let mut t = CTable::new();
+    t.load_style(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.iter().map(|h| Cell::new(h)));
+    t
+}
+
+fn right(s: impl ToString) -> Cell {
+    Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
+}
+
+fn write_table(t: &CTable, out: &mut dyn Write) -> io::Result<()> {
+    for line in t.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn limit_text(soft: Option<u64>, hard: Option<u64>) -> String {
+    let f = |v: Option<u64>| v.map_or("unlimited".to_owned(), human::count);
+    format!("limit {} (hard {})", f(soft), f(hard))
+}
+
+impl Table {
+    fn paint(&self, s: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+}
+
+impl Exporter for Table {
+    fn snapshots(&self, snaps: &[Snapshot], out: &mut dyn Write) -> io::Result<()> {
+        for (i, s) in snaps.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            writeln!(
+                out,
+                "pid {} ({}): {} fds, {}",
+                s.pid,
+                escape_control(&s.comm),
+                human::count(s.fds.len() as u64),
+                limit_text(s.fd_limit.soft, s.fd_limit.hard)
+            )?;
+            let mut t = new_table(&["FD", "KIND", "WHAT", "DETAILS"]);
+            for e in &s.fds {
+                t.add_row(vec![
+                    right(e.fd),
+                    Cell::new(e.kind().as_str()),
+                    Cell::new(escape_control(&describe::what(e))),
+                    Cell::new(escape_control(&describe::details(e))),
+                ]);
+            }
+            write_table(&t, out)?;
+            for err in &s.errors {
+                writeln!(out, "fd {}: could not be read: {}", err.fd, err.error)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn report(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let multi = r.processes.len() > 1;
+        let pids: Vec<String> = r.processes.iter().map(|p| format!("{} ({})", p.pid, escape_control(&p.comm))).collect();
+        writeln!(
+            out,
+            "fdiff: watched {} {} for {} ({} ticks, every {})",
+            if multi { "pids" } else { "pid" },
+            pids.join(", "),
+            human::duration(r.duration_secs),
+            r.ticks,
+            human::duration(r.interval_secs)
+        )?;
+        let mut header = vec![];
+        if multi {
+            header.push("PID");
+        }
+        header.extend(["KIND", "GROUP", "START", "END", "PEAK", "OPENED", "CLOSED", "SURVIVORS", "RATE", "VERDICT", "TREND"]);
+        let mut t = new_table(&header);
+        if self.color {
+            t.enforce_styling();
+        } else {
+            t.force_no_tty();
+        }
+        // Groups that never changed are noise in a leak report; JSON keeps them all.
+        for g in r.groups.iter().filter(|g| g.leaking || g.opened > 0 || g.closed > 0) {
+            let mut row = vec![];
+            if multi {
+                row.push(right(g.pid));
+            }
+            let verdict = if !g.leaking {
+                Cell::new("ok")
+            } else if self.color {
+                Cell::new("LEAK").fg(comfy_table::Color::Red).add_attribute(comfy_table::Attribute::Bold)
+            } else {
+                Cell::new("LEAK")
+            };
+            row.extend([
+                Cell::new(g.kind.as_str()),
+                Cell::new(escape_control(&g.key)),
+                right(g.start),
+                right(g.end),
+                right(g.peak),
+                right(g.opened),
+                right(g.closed),
+                right(g.survivors),
+                right(human::rate(g.rate_per_sec)),
+                verdict,
+                Cell::new(human::sparkline(&g.series)),
+            ]);
+            t.add_row(row);
+        }
+        if t.row_count() == 0 {
+            writeln!(out, "no fd was opened or closed during the watch")?;
+        } else {
+            write_table(&t, out)?;
+        }
+        let leaking: Vec<_> = r.groups.iter().filter(|g| g.leaking).collect();
+        if !leaking.is_empty() {
+            writeln!(out)?;
+            for g in &leaking {
+                let ex: Vec<String> = g.examples.iter().map(|e| escape_control(e).into_owned()).collect();
+                writeln!(
+                    out,
+                    "{} pid {}: {} {} grew {} → {} ({}), e.g. {}",
+                    self.paint("leak", "1;31"),
+                    g.pid,
+                    g.kind,
+                    escape_control(&g.key),
+                    g.start,
+                    g.end,
+                    human::rate(g.rate_per_sec),
+                    ex.join(", ")
+                )?;
+            }
+        }
+        for ru in r.rollup.iter().filter(|ru| ru.leaking || ru.opened > 0) {
+            writeln!(
+                out,
+                "{}: {} {} {} over {} processes, {}",
+                escape_control(&ru.comm),
+                ru.kind,
+                escape_control(&ru.key),
+                human::rate(ru.rate_per_sec),
+                ru.pids.len(),
+                if ru.leaking { self.paint("leaking", "1;31") } else { "not leaking".to_owned() }
+            )?;
+        }
+        writeln!(out)?;
+        for p in &r.processes {
+            write!(
+                out,
+                "pid {} ({}): {} → {} fds (peak {}), {}",
+                p.pid,
+                escape_control(&p.comm),
+                human::count(p.fds_start),
+                human::count(p.fds_end),
+                human::count(p.fds_peak),
+                limit_text(p.fd_limit.soft, p.fd_limit.hard)
+            )?;
+            if let Some(at) = p.exited_at {
+                write!(out, "; exited {} after the watch began", human::duration(at - r.started_at.unwrap_or(at)))?;
+            }
+            writeln!(out)?;
+            if let (Some(eta), Some(soft)) = (p.eta_to_limit_secs, p.fd_limit.soft) {
+                writeln!(
+                    out,
+                    "  leaking {} in all: hits its limit of {} fds in about {}",
+                    human::rate(p.leak_rate_per_sec),
+                    human::count(soft),
+                    human::duration(eta)
+                )?;
+            }
+        }
+        writeln!(
+            out,
+            "{}",
+            if r.leaking {
+                self.paint("verdict: LEAK", "1;31")
+            } else {
+                "verdict: no leak found".to_owned()
+            }
+        )
+    }
+
+    fn diff(&self, d: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
+        for p in &d.processes {
+            writeln!(
+                out,
+                "pid {} ({}): {} → {} fds over {}",
+                p.pid,
+                escape_control(&p.comm),
+                human::count(p.fds_before),
+                human::count(p.fds_after),
+                human::duration(p.after_taken_at - p.before_taken_at)
+            )?;
+            if p.after_start_time.is_some() {
+                writeln!(out, "note: the two snapshots are of different processes that had the same pid")?;
+            }
+            let mut t = new_table(&["", "FD", "KIND", "WHAT"]);
+            for e in &p.closed {
+                t.add_row(vec![Cell::new("-"), right(e.fd), Cell::new(e.kind().as_str()), Cell::new(escape_control(&describe::what(e)))]);
+            }
+            for r in &p.replaced {
+                t.add_row(vec![Cell::new("-"), right(r.old.fd), Cell::new(r.old.kind().as_str()), Cell::new(escape_control(&describe::what(&r.old)))]);
+                t.add_row(vec![Cell::new("+"), right(r.new.fd), Cell::new(r.new.kind().as_str()), Cell::new(escape_control(&describe::what(&r.new)))]);
+            }
+            for e in &p.opened {
+                t.add_row(vec![Cell::new("+"), right(e.fd), Cell::new(e.kind().as_str()), Cell::new(escape_control(&describe::what(e)))]);
+            }
+            if t.row_count() == 0 {
+                writeln!(out, "no change")?;
+            } else {
+                write_table(&t, out)?;
+            }
+            if !p.groups.is_empty() {
+                writeln!(out)?;
+                let mut g = new_table(&["KIND", "GROUP", "BEFORE", "AFTER", "CHANGE"]);
+                for c in &p.groups {
+                    g.add_row(vec![
+                        Cell::new(c.kind.as_str()),
+                        Cell::new(escape_control(&c.key)),
+                        right(c.before),
+                        right(c.after),
+                        right(format!("{:+}", c.change)),
+                    ]);
+                }
+                write_table(&g, out)?;
+            }
+        }
+        for p in &d.only_before {
+            writeln!(out, "only in the first: pid {} ({})", p.pid, escape_control(&p.comm))?;
+        }
+        for p in &d.only_after {
+            writeln!(out, "only in the second: pid {} ({})", p.pid, escape_control(&p.comm))?;
+        }
+        Ok(())
+    }
+}
