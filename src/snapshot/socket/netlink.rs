@@ -68,6 +68,12 @@ impl Diag {
         }
     }
 
+    /// Behave as if the netlink socket could not be created.
+    #[cfg(test)]
+    pub(super) fn disable(&mut self) {
+        self.disabled = true;
+    }
+
     pub(super) fn is_disabled(&self) -> bool {
         self.disabled
     }
