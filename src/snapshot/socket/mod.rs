@@ -1,0 +1,229 @@
+//! Socket decoding: turns `socket:[INODE]` links into protocol, addresses, state and peer.
+//!
+//! Sockets of a process in the caller's own network namespace are asked of the kernel with
+//! NETLINK_SOCK_DIAG; anything else (another namespace, netlink unavailable or failing, raw and
+//! packet sockets) is looked up in the text tables of /proc/PID/net. Either way the cost
+//! follows the number of sockets asked for, not the number on the machine, as far as the
+//! kernel allows: unix sockets are looked up by inode, and every scan stops once all wanted
+//! inodes are found.
+
+mod netlink;
+mod procnet;
+
+use crate::snapshot::model::SocketDetail;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
+
+/// Socket tables, in the order they are searched: unix first (most sockets of most processes,
+/// and the only kind looked up by inode), then inet, then the rare kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    Unix,
+    Tcp,
+    Tcp6,
+    Udp,
+    Udp6,
+    Netlink,
+    Raw,
+    Raw6,
+    Packet,
+}
+
+impl Family {
+    const ALL: [Family; 9] = [
+        Family::Unix,
+        Family::Tcp,
+        Family::Tcp6,
+        Family::Udp,
+        Family::Udp6,
+        Family::Netlink,
+        Family::Raw,
+        Family::Raw6,
+        Family::Packet,
+    ];
+
+    fn proto(self) -> &'static str {
+        match self {
+            Family::Unix => "unix",
+            Family::Tcp => "tcp",
+            Family::Tcp6 => "tcp6",
+            Family::Udp => "udp",
+            Family::Udp6 => "udp6",
+            Family::Netlink => "netlink",
+            Family::Raw => "raw",
+            Family::Raw6 => "raw6",
+            Family::Packet => "packet",
+        }
+    }
+}
+
+/// Which source `decode_with` may use; everything but `Auto` exists for tests and timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) enum Backend {
+    Auto,
+    NetlinkOnly,
+    ProcOnly,
+}
+
+/// Long-lived decoder; one per watch. Reuse netlink sockets and buffers across calls.
+pub struct SocketDecoder {
+    diag: netlink::Diag,
+    /// (dev, inode) of our own network namespace; `None` if it could not be read, in which
+    /// case no process can be proven to share it and /proc is always used.
+    self_netns: Option<(u64, u64)>,
+}
+
+impl Default for SocketDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SocketDecoder {
+    /// Never fails: the netlink socket is opened on first use, and /proc is used if it cannot be.
+    pub fn new() -> Self {
+        SocketDecoder {
+            diag: netlink::Diag::new(),
+            self_netns: netns_id("/proc/self/ns/net"),
+        }
+    }
+
+    /// Decode the given socket inodes (from `socket:[INODE]` links) of process `pid`.
+    /// Returns one SocketDetail per requested inode, same order; inodes not found anywhere
+    /// get proto "unknown" and only `inode` set.
+    pub fn decode(&mut self, pid: i32, inodes: &[u64]) -> Vec<SocketDetail> {
+        self.decode_with(pid, inodes, Backend::Auto)
+    }
+
+    pub(crate) fn decode_with(
+        &mut self,
+        pid: i32,
+        inodes: &[u64],
+        backend: Backend,
+    ) -> Vec<SocketDetail> {
+        let mut wanted: HashSet<u64> = inodes.iter().copied().collect();
+        let mut found: HashMap<u64, SocketDetail> = HashMap::with_capacity(wanted.len());
+        let mut proc_families: Vec<Family> = Vec::new();
+        let netlink = match backend {
+            Backend::ProcOnly => false,
+            Backend::NetlinkOnly => true,
+            Backend::Auto => !self.diag.is_disabled() && self.same_netns(pid),
+        };
+        if netlink {
+            for family in Family::ALL {
+                if wanted.is_empty() {
+                    break;
+                }
+                if self.diag.lookup(family, &mut wanted, &mut found).is_err() {
+                    proc_families.push(family);
+                }
+            }
+        } else {
+            proc_families.extend(Family::ALL);
+        }
+        if backend != Backend::NetlinkOnly && !wanted.is_empty() {
+            procnet::lookup(pid, &proc_families, &mut wanted, &mut found);
+        }
+        inodes
+            .iter()
+            .map(|&inode| {
+                found.get(&inode).cloned().unwrap_or_else(|| SocketDetail {
+                    proto: "unknown".to_string(),
+                    inode,
+                    ..Default::default()
+                })
+            })
+            .collect()
+    }
+
+    /// sock_diag answers for the caller's namespace only, so it is used for `pid` only when
+    /// both namespace links name the same nsfs inode.
+    fn same_netns(&self, pid: i32) -> bool {
+        match self.self_netns {
+            Some(own) => netns_id(&format!("/proc/{pid}/ns/net")) == Some(own),
+            None => false,
+        }
+    }
+}
+
+fn netns_id(path: &str) -> Option<(u64, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
+/// "addr:port", IPv6 as "[addr]:port".
+pub(crate) fn fmt_endpoint(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// TCP state names as include/net/tcp_states.h numbers them.
+pub(crate) fn tcp_state_name(st: u8) -> String {
+    let name = match st {
+        1 => "ESTABLISHED",
+        2 => "SYN_SENT",
+        3 => "SYN_RECV",
+        4 => "FIN_WAIT1",
+        5 => "FIN_WAIT2",
+        6 => "TIME_WAIT",
+        7 => "CLOSE",
+        8 => "CLOSE_WAIT",
+        9 => "LAST_ACK",
+        10 => "LISTEN",
+        11 => "CLOSING",
+        12 => "NEW_SYN_RECV",
+        other => return other.to_string(),
+    };
+    name.to_string()
+}
+
+/// SOCK_* socket types.
+pub(crate) fn unix_type_name(kind: u16) -> String {
+    let name = match kind {
+        1 => "stream",
+        2 => "dgram",
+        3 => "raw",
+        4 => "rdm",
+        5 => "seqpacket",
+        10 => "packet",
+        other => return other.to_string(),
+    };
+    name.to_string()
+}
+
+/// NETLINK_* protocol names from linux/netlink.h.
+pub(crate) fn netlink_family_name(protocol: u32) -> String {
+    let name = match protocol {
+        0 => "route",
+        1 => "unused",
+        2 => "usersock",
+        3 => "firewall",
+        4 => "sock_diag",
+        5 => "nflog",
+        6 => "xfrm",
+        7 => "selinux",
+        8 => "iscsi",
+        9 => "audit",
+        10 => "fib_lookup",
+        11 => "connector",
+        12 => "netfilter",
+        13 => "ip6_fw",
+        14 => "dnrtmsg",
+        15 => "kobject_uevent",
+        16 => "generic",
+        18 => "scsitransport",
+        19 => "ecryptfs",
+        20 => "rdma",
+        21 => "crypto",
+        22 => "smc",
+        other => return other.to_string(),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,496 @@
+//! NETLINK_SOCK_DIAG queries for the sockets of the caller's own network namespace.
+//!
+//! Unix and inet requests are built and decoded with `netlink-packet-sock-diag`. That crate has
+//! no AF_NETLINK (netlink_diag) messages, so those two small structs are written by hand here.
+//! Dump replies are walked with a raw peek at the inode before anything is decoded, because a
+//! TCP dump may carry tens of thousands of other processes' sockets.
+
+use super::procnet::{remote_endpoint, udp_state_name};
+use super::{Family, fmt_endpoint, netlink_family_name, tcp_state_name, unix_type_name};
+use crate::snapshot::model::SocketDetail;
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload, Parseable,
+};
+use netlink_packet_sock_diag::{
+    AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY,
+    SockDiagMessage,
+    inet::{self, ExtensionFlags, InetRequest, InetResponseHeader, SocketId},
+    unix::{self, ShowFlags, UnixRequest, UnixResponse, UnixResponseHeader, nlas::UnixDiagName},
+};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::time::Duration;
+
+/// Up to this many wanted inodes, unix sockets are looked up one by one (exact requests, all
+/// sent in one batch); beyond it one dump of the namespace's unix sockets is cheaper.
+pub(super) const UNIX_EXACT_MAX: usize = 64;
+
+/// A reply that has not arrived by then never will; without this a lost reply would hang
+/// the watch forever.
+const RECV_TIMEOUT: Duration = Duration::from_secs(2);
+
+const RECV_BUF_LEN: usize = 64 * 1024;
+
+/// Offsets of the inode in the fixed part of each reply (see linux/*_diag.h).
+const UNIX_INODE_OFFSET: usize = 4;
+const INET_INODE_OFFSET: usize = 68;
+const NETLINK_INODE_OFFSET: usize = 16;
+const NETLINK_DIAG_MSG_LEN: usize = 28;
+
+/// NDIAG_PROTO_ALL: every netlink protocol in one dump.
+const NDIAG_PROTO_ALL: u8 = 255;
+
+enum Flow {
+    Continue,
+    /// Everything wanted was found; the rest of the dump is not needed.
+    Stop,
+}
+
+pub(super) struct Diag {
+    sock: Option<Socket>,
+    /// Set once creating the socket failed (EPERM, EAFNOSUPPORT, …): it will not get better.
+    disabled: bool,
+    buf: Vec<u8>,
+    send_buf: Vec<u8>,
+    seq: u32,
+}
+
+impl Diag {
+    pub(super) fn new() -> Self {
+        Diag {
+            sock: None,
+            disabled: false,
+            buf: Vec::new(),
+            send_buf: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    /// Behave as if the netlink socket could not be created.
+    #[cfg(test)]
+    pub(super) fn disable(&mut self) {
+        self.disabled = true;
+    }
+
+    pub(super) fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+
+    fn ensure_socket(&mut self) -> io::Result<()> {
+        if self.disabled {
+            return Err(io::Error::from(io::ErrorKind::Unsupported));
+        }
+        if self.sock.is_none() {
+            match open_socket() {
+                Ok(s) => self.sock = Some(s),
+                Err(e) => {
+                    self.disabled = true;
+                    return Err(e);
+                }
+            }
+        }
+        if self.buf.len() != RECV_BUF_LEN {
+            self.buf = vec![0; RECV_BUF_LEN];
+        }
+        Ok(())
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Looks `family` up for the inodes in `wanted`, moving hits into `found`. An error means
+    /// the family could not be queried (the caller falls back to /proc for it).
+    pub(super) fn lookup(
+        &mut self,
+        family: Family,
+        wanted: &mut HashSet<u64>,
+        found: &mut HashMap<u64, SocketDetail>,
+    ) -> io::Result<()> {
+        if matches!(family, Family::Raw | Family::Raw6 | Family::Packet) {
+            // raw_diag and packet_diag are often not loaded; their /proc tables are tiny.
+            return Err(io::Error::from(io::ErrorKind::Unsupported));
+        }
+        let result = match family {
+            Family::Unix if wanted.len() <= UNIX_EXACT_MAX => self.unix_exact(wanted, found),
+            Family::Unix => self.unix_dump(wanted, found),
+            Family::Tcp => self.inet_dump(AF_INET, IPPROTO_TCP, family, wanted, found),
+            Family::Tcp6 => self.inet_dump(AF_INET6, IPPROTO_TCP, family, wanted, found),
+            Family::Udp => self.inet_dump(AF_INET, IPPROTO_UDP, family, wanted, found),
+            Family::Udp6 => self.inet_dump(AF_INET6, IPPROTO_UDP, family, wanted, found),
+            Family::Netlink => self.netlink_dump(wanted, found),
+            Family::Raw | Family::Raw6 | Family::Packet => Ok(()),
+        };
+        if result.is_err() {
+            // Unread replies may be queued; a fresh socket is the only clean state.
+            self.sock = None;
+        }
+        result
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        self.ensure_socket()?;
+        let sock = self.sock.as_ref().ok_or_else(not_connected)?;
+        let n = sock.send(&self.send_buf, 0)?;
+        if n != self.send_buf.len() {
+            return Err(io::Error::other("short netlink send"));
+        }
+        Ok(())
+    }
+
+    fn push_request(&mut self, flags: u16, msg: SockDiagMessage) {
+        let mut header = NetlinkHeader::default();
+        header.flags = flags;
+        header.sequence_number = self.next_seq();
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+        packet.finalize();
+        let start = self.send_buf.len();
+        self.send_buf.resize(start + packet.buffer_len(), 0);
+        packet.serialize(&mut self.send_buf[start..]);
+    }
+
+    /// One exact request per inode, all in one datagram; the kernel answers each with either
+    /// the socket or an error (ENOENT when the inode is not a unix socket of this namespace).
+    fn unix_exact(
+        &mut self,
+        wanted: &mut HashSet<u64>,
+        found: &mut HashMap<u64, SocketDetail>,
+    ) -> io::Result<()> {
+        self.send_buf.clear();
+        let mut expected = 0usize;
+        let first_seq = self.seq.wrapping_add(1);
+        for &inode in wanted.iter() {
+            let Ok(ino32) = u32::try_from(inode) else {
+                continue;
+            };
+            self.push_request(
+                NLM_F_REQUEST,
+                SockDiagMessage::UnixRequest(UnixRequest {
+                    state_flags: unix::StateFlags::from_bits_retain(u32::MAX),
+                    inode: ino32,
+                    show_flags: ShowFlags::NAME | ShowFlags::PEER,
+                    cookie: [0xff; 8],
+                }),
+            );
+            expected += 1;
+        }
+        if expected == 0 {
+            return Ok(());
+        }
+        self.send()?;
+        let mut replies = 0usize;
+        self.receive(|msg_type, seq, payload| {
+            if seq.wrapping_sub(first_seq) as usize >= expected {
+                return Ok(Flow::Continue);
+            }
+            replies += 1;
+            match msg_type {
+                NLMSG_ERROR => {}
+                SOCK_DIAG_BY_FAMILY => {
+                    if let Some(d) = decode_unix(payload) {
+                        wanted.remove(&d.inode);
+                        found.insert(d.inode, d);
+                    }
+                }
+                _ => {}
+            }
+            Ok(if replies >= expected {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        })
+    }
+
+    fn unix_dump(
+        &mut self,
+        wanted: &mut HashSet<u64>,
+        found: &mut HashMap<u64, SocketDetail>,
+    ) -> io::Result<()> {
+        self.send_buf.clear();
+        self.push_request(
+            NLM_F_REQUEST | NLM_F_DUMP,
+            SockDiagMessage::UnixRequest(UnixRequest {
+                state_flags: unix::StateFlags::from_bits_retain(u32::MAX),
+                inode: 0,
+                show_flags: ShowFlags::NAME | ShowFlags::PEER,
+                cookie: [0; 8],
+            }),
+        );
+        self.send()?;
+        self.receive_dump(
+            |payload, wanted| {
+                let inode = peek_u32(payload, UNIX_INODE_OFFSET)?;
+                if !wanted.contains(&inode) {
+                    return None;
+                }
+                decode_unix(payload)
+            },
+            wanted,
+            found,
+        )
+    }
+
+    fn inet_dump(
+        &mut self,
+        af: u8,
+        protocol: u8,
+        family: Family,
+        wanted: &mut HashSet<u64>,
+        found: &mut HashMap<u64, SocketDetail>,
+    ) -> io::Result<()> {
+        self.send_buf.clear();
+        self.push_request(
+            NLM_F_REQUEST | NLM_F_DUMP,
+            SockDiagMessage::InetRequest(InetRequest {
+                family: af,
+                protocol,
+                extensions: ExtensionFlags::empty(),
+                states: inet::StateFlags::from_bits_retain(u32::MAX),
+                socket_id: if af == AF_INET {
+                    SocketId::new_v4()
+                } else {
+                    SocketId::new_v6()
+                },
+            }),
+        );
+        self.send()?;
+        self.receive_dump(
+            move |payload, wanted| {
+                let inode = peek_u32(payload, INET_INODE_OFFSET)?;
+                if !wanted.contains(&inode) {
+                    return None;
+                }
+                decode_inet(family, payload)
+            },
+            wanted,
+            found,
+        )
+    }
+
+    fn netlink_dump(
+        &mut self,
+        wanted: &mut HashSet<u64>,
+        found: &mut HashMap<u64, SocketDetail>,
+    ) -> io::Result<()> {
+        self.send_buf.clear();
+        // struct netlink_diag_req: family, protocol, pad, ino, show, cookie[2].
+        let mut req = [0u8; 20];
+        req[0] = AF_NETLINK;
+        req[1] = NDIAG_PROTO_ALL;
+        let seq = self.next_seq();
+        let len = (16 + req.len()) as u32;
+        self.send_buf.extend_from_slice(&len.to_ne_bytes());
+        self.send_buf
+            .extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        self.send_buf
+            .extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        self.send_buf.extend_from_slice(&seq.to_ne_bytes());
+        self.send_buf.extend_from_slice(&0u32.to_ne_bytes());
+        self.send_buf.extend_from_slice(&req);
+        self.send()?;
+        self.receive_dump(
+            |payload, wanted| {
+                let inode = peek_u32(payload, NETLINK_INODE_OFFSET)?;
+                if !wanted.contains(&inode) || payload.len() < NETLINK_DIAG_MSG_LEN {
+                    return None;
+                }
+                // struct netlink_diag_msg: family, type, protocol, state, portid, …
+                Some(SocketDetail {
+                    proto: "netlink".to_string(),
+                    inode,
+                    netlink_family: Some(netlink_family_name(u32::from(payload[2]))),
+                    ..Default::default()
+                })
+            },
+            wanted,
+            found,
+        )
+    }
+
+    /// Walks a dump to its end (or until nothing is wanted), decoding only wanted sockets.
+    fn receive_dump(
+        &mut self,
+        decode: impl Fn(&[u8], &HashSet<u64>) -> Option<SocketDetail>,
+        wanted: &mut HashSet<u64>,
+        found: &mut HashMap<u64, SocketDetail>,
+    ) -> io::Result<()> {
+        let seq = self.seq;
+        let mut done = false;
+        let result = self.receive(|msg_type, msg_seq, payload| {
+            if msg_seq != seq {
+                return Ok(Flow::Continue);
+            }
+            match msg_type {
+                NLMSG_DONE => {
+                    done = true;
+                    return Ok(Flow::Stop);
+                }
+                NLMSG_ERROR => return Err(nlmsg_error(payload)),
+                SOCK_DIAG_BY_FAMILY => {}
+                _ => return Ok(Flow::Continue),
+            }
+            if let Some(d) = decode(payload, wanted) {
+                wanted.remove(&d.inode);
+                found.insert(d.inode, d);
+                if wanted.is_empty() {
+                    return Ok(Flow::Stop);
+                }
+            }
+            Ok(Flow::Continue)
+        });
+        if result.is_ok() && !done {
+            // Stopped mid-dump: closing the socket ends the dump in the kernel, which is
+            // cheaper than draining thousands of unwanted replies.
+            self.sock = None;
+        }
+        result
+    }
+
+    /// Receives datagrams and hands each message (type, seq, payload) to `on_msg` until it
+    /// says stop.
+    fn receive(
+        &mut self,
+        mut on_msg: impl FnMut(u16, u32, &[u8]) -> io::Result<Flow>,
+    ) -> io::Result<()> {
+        self.ensure_socket()?;
+        let sock = self.sock.as_ref().ok_or_else(not_connected)?;
+        let buf = &mut self.buf;
+        loop {
+            let n = sock.recv(&mut &mut buf[..], 0)?;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            }
+            let mut data = &buf[..n.min(buf.len())];
+            while !data.is_empty() {
+                let Ok(msg) = NetlinkBuffer::new_checked(data) else {
+                    // Truncated message: nothing after it can be framed either.
+                    break;
+                };
+                let len = msg.length() as usize;
+                if let Flow::Stop =
+                    on_msg(msg.message_type(), msg.sequence_number(), msg.payload())?
+                {
+                    return Ok(());
+                }
+                let aligned = (len + 3) & !3;
+                data = data.get(aligned..).unwrap_or_default();
+            }
+        }
+    }
+}
+
+fn not_connected() -> io::Error {
+    io::Error::from(io::ErrorKind::NotConnected)
+}
+
+fn open_socket() -> io::Result<Socket> {
+    let mut sock = Socket::new(NETLINK_SOCK_DIAG)?;
+    sock.bind_auto()?;
+    sock.connect(&SocketAddr::new(0, 0))?;
+    nix::sys::socket::setsockopt(
+        &sock,
+        nix::sys::socket::sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(RECV_TIMEOUT.as_secs() as _, 0),
+    )
+    .map_err(io::Error::from)?;
+    Ok(sock)
+}
+
+fn peek_u32(payload: &[u8], offset: usize) -> Option<u64> {
+    let bytes: [u8; 4] = payload.get(offset..offset + 4)?.try_into().ok()?;
+    Some(u64::from(u32::from_ne_bytes(bytes)))
+}
+
+fn nlmsg_error(payload: &[u8]) -> io::Error {
+    match payload.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()) {
+        Some(b) => io::Error::from_raw_os_error(-i32::from_ne_bytes(b)),
+        None => io::Error::other("truncated netlink error"),
+    }
+}
+
+fn decode_unix(payload: &[u8]) -> Option<SocketDetail> {
+    // A malformed attribute should not cost the type and state the fixed header tells.
+    let (header, name, peer) = match UnixResponse::parse(payload) {
+        Ok(r) => {
+            let name = r.name().map(|n| match n {
+                UnixDiagName::Pathname(p) => p.to_string_lossy().into_owned(),
+                // /proc shows NULs inside abstract names as '@'; do the same so both agree.
+                UnixDiagName::Abstract(a) => {
+                    let bytes: Vec<u8> = a.iter().map(|&b| if b == 0 { b'@' } else { b }).collect();
+                    format!("@{}", String::from_utf8_lossy(&bytes))
+                }
+            });
+            let peer = r.peer().filter(|&p| p != 0).map(u64::from);
+            (r.header, name, peer)
+        }
+        Err(_) => (UnixResponseHeader::parse(payload).ok()?, None, None),
+    };
+    if payload.first() != Some(&AF_UNIX) {
+        return None;
+    }
+    let state = match header.state {
+        1 => "ESTABLISHED".to_string(),
+        7 => "UNCONNECTED".to_string(),
+        10 => "LISTEN".to_string(),
+        other => tcp_state_name(other),
+    };
+    Some(SocketDetail {
+        proto: "unix".to_string(),
+        inode: u64::from(header.inode),
+        state: Some(state),
+        path: name,
+        socket_type: Some(unix_type_name(u16::from(header.kind))),
+        peer,
+        ..Default::default()
+    })
+}
+
+fn decode_inet(family: Family, payload: &[u8]) -> Option<SocketDetail> {
+    let h = InetResponseHeader::parse(payload).ok()?;
+    let id = &h.socket_id;
+    let (state, socket_type) = match family {
+        Family::Tcp | Family::Tcp6 => (tcp_state_name(h.state), "stream"),
+        _ => (udp_state_name(h.state), "dgram"),
+    };
+    Some(SocketDetail {
+        proto: family.proto().to_string(),
+        inode: u64::from(h.inode),
+        local: Some(fmt_endpoint(id.source_address, id.source_port)),
+        remote: remote_endpoint(id.destination_address, id.destination_port),
+        state: Some(state),
+        socket_type: Some(socket_type.to_string()),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_replies_are_skipped() {
+        assert!(decode_unix(&[]).is_none());
+        assert!(decode_unix(&[AF_UNIX, 1, 1]).is_none());
+        assert!(decode_inet(Family::Tcp, &[AF_INET; 20]).is_none());
+        assert!(peek_u32(&[1, 2, 3], 0).is_none());
+        assert_eq!(peek_u32(&7u32.to_ne_bytes(), 0), Some(7));
+    }
+
+    #[test]
+    fn unix_header_survives_bad_attributes() {
+        // family, type, state, pad, inode, cookie, then an attribute claiming 200 bytes.
+        let mut p = vec![AF_UNIX, 1, 10, 0];
+        p.extend_from_slice(&4242u32.to_ne_bytes());
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(&200u16.to_ne_bytes());
+        p.extend_from_slice(&0u16.to_ne_bytes());
+        let d = decode_unix(&p).expect("decoded");
+        assert_eq!(d.inode, 4242);
+        assert_eq!(d.state.as_deref(), Some("LISTEN"));
+        assert_eq!(d.socket_type.as_deref(), Some("stream"));
+    }
+}

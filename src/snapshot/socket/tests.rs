@@ -1,0 +1,398 @@
+//! Real-kernel tests: sockets opened by the test process itself, decoded both ways.
+
+use super::*;
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram, UnixListener, UnixStream};
+
+fn ino(fd: impl AsFd) -> u64 {
+    rustix::fs::fstat(fd).expect("fstat").st_ino
+}
+
+fn pid() -> i32 {
+    std::process::id() as i32
+}
+
+fn get(v: &[SocketDetail], inode: u64) -> &SocketDetail {
+    v.iter()
+        .find(|d| d.inode == inode)
+        .unwrap_or_else(|| panic!("inode {inode} missing from {v:#?}"))
+}
+
+/// What both sources must agree on (the peer is sock_diag's alone).
+fn comparable(d: &SocketDetail) -> SocketDetail {
+    SocketDetail {
+        peer: None,
+        ..d.clone()
+    }
+}
+
+struct Fixture {
+    _keep: Vec<Box<dyn std::any::Any>>,
+    _dir: tempfile::TempDir,
+    tcp_listen: u64,
+    tcp_client: u64,
+    tcp_accepted: u64,
+    tcp_port: u16,
+    client_port: u16,
+    udp_unconn: u64,
+    udp_unconn_port: u16,
+    udp_conn: u64,
+    pair: (u64, u64),
+    seqpair: (u64, u64),
+    unix_path: u64,
+    path: String,
+    unix_abstract: u64,
+    abstract_name: String,
+    unix_dgram: u64,
+    tcp6: Option<(u64, u16)>,
+    netlink_route: u64,
+}
+
+fn fixture() -> Fixture {
+    let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+    let tcp_port = listener.local_addr().expect("addr").port();
+    let client = TcpStream::connect(("127.0.0.1", tcp_port)).expect("connect");
+    let client_port = client.local_addr().expect("addr").port();
+    let (accepted, _) = listener.accept().expect("accept");
+    let (tcp_listen, tcp_client, tcp_accepted) = (ino(&listener), ino(&client), ino(&accepted));
+    keep.push(Box::new(listener));
+    keep.push(Box::new(client));
+    keep.push(Box::new(accepted));
+
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let udp_unconn_port = udp.local_addr().expect("addr").port();
+    let udp2 = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    udp2.connect(("127.0.0.1", udp_unconn_port))
+        .expect("udp connect");
+    let (udp_unconn, udp_conn) = (ino(&udp), ino(&udp2));
+    keep.push(Box::new(udp));
+    keep.push(Box::new(udp2));
+
+    let (a, b) = UnixStream::pair().expect("pair");
+    let pair = (ino(&a), ino(&b));
+    keep.push(Box::new(a));
+    keep.push(Box::new(b));
+
+    let (sa, sb): (OwnedFd, OwnedFd) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .expect("seqpacket pair");
+    let seqpair = (ino(&sa), ino(&sb));
+    keep.push(Box::new(sa));
+    keep.push(Box::new(sb));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a sock");
+    let ul = UnixListener::bind(&path).expect("bind unix");
+    let unix_path = ino(&ul);
+    keep.push(Box::new(ul));
+
+    let name = format!("fdiff test {} {}", pid(), unix_path);
+    let addr = UnixAddr::from_abstract_name(name.as_bytes()).expect("abstract");
+    let al = UnixListener::bind_addr(&addr).expect("bind abstract");
+    let unix_abstract = ino(&al);
+    keep.push(Box::new(al));
+
+    let dg = UnixDatagram::unbound().expect("dgram");
+    let unix_dgram = ino(&dg);
+    keep.push(Box::new(dg));
+
+    let tcp6 = TcpListener::bind("[::1]:0").ok().map(|l| {
+        let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+        let i = ino(&l);
+        keep.push(Box::new(l));
+        (i, port)
+    });
+
+    let mut nl = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE).expect("netlink");
+    // The kernel lists netlink sockets only once bound (explicitly or by a first send).
+    nl.bind_auto().expect("netlink bind");
+    let netlink_route = ino(&nl);
+    keep.push(Box::new(nl));
+
+    Fixture {
+        _keep: keep,
+        _dir: dir,
+        tcp_listen,
+        tcp_client,
+        tcp_accepted,
+        tcp_port,
+        client_port,
+        udp_unconn,
+        udp_unconn_port,
+        udp_conn,
+        pair,
+        seqpair,
+        unix_path,
+        path: path.to_string_lossy().into_owned(),
+        unix_abstract,
+        abstract_name: format!("@{name}"),
+        unix_dgram,
+        tcp6,
+        netlink_route,
+    }
+}
+
+impl Fixture {
+    fn inodes(&self) -> Vec<u64> {
+        let mut v = vec![
+            self.tcp_listen,
+            self.tcp_client,
+            self.tcp_accepted,
+            self.udp_unconn,
+            self.udp_conn,
+            self.pair.0,
+            self.pair.1,
+            self.seqpair.0,
+            self.seqpair.1,
+            self.unix_path,
+            self.unix_abstract,
+            self.unix_dgram,
+            self.netlink_route,
+        ];
+        v.extend(self.tcp6.map(|t| t.0));
+        v
+    }
+
+    /// Checks everything both sources know.
+    fn check_common(&self, v: &[SocketDetail]) {
+        let p = self.tcp_port;
+        let l = get(v, self.tcp_listen);
+        assert_eq!(l.proto, "tcp");
+        assert_eq!(l.local, Some(format!("127.0.0.1:{p}")));
+        assert_eq!(l.remote, None);
+        assert_eq!(l.state.as_deref(), Some("LISTEN"));
+        assert_eq!(l.socket_type.as_deref(), Some("stream"));
+        let c = get(v, self.tcp_client);
+        assert_eq!(c.local, Some(format!("127.0.0.1:{}", self.client_port)));
+        assert_eq!(c.remote, Some(format!("127.0.0.1:{p}")));
+        assert_eq!(c.state.as_deref(), Some("ESTABLISHED"));
+        let a = get(v, self.tcp_accepted);
+        assert_eq!(a.local, Some(format!("127.0.0.1:{p}")));
+        assert_eq!(a.remote, Some(format!("127.0.0.1:{}", self.client_port)));
+
+        let u = get(v, self.udp_unconn);
+        assert_eq!(u.proto, "udp");
+        assert_eq!(u.local, Some(format!("127.0.0.1:{}", self.udp_unconn_port)));
+        assert_eq!(u.remote, None);
+        assert_eq!(u.state.as_deref(), Some("UNCONN"));
+        let uc = get(v, self.udp_conn);
+        assert_eq!(
+            uc.remote,
+            Some(format!("127.0.0.1:{}", self.udp_unconn_port))
+        );
+        assert_eq!(uc.state.as_deref(), Some("ESTABLISHED"));
+
+        for i in [self.pair.0, self.pair.1] {
+            let s = get(v, i);
+            assert_eq!(s.proto, "unix");
+            assert_eq!(s.socket_type.as_deref(), Some("stream"));
+            assert_eq!(s.state.as_deref(), Some("ESTABLISHED"));
+            assert_eq!(s.path, None);
+        }
+        for i in [self.seqpair.0, self.seqpair.1] {
+            assert_eq!(get(v, i).socket_type.as_deref(), Some("seqpacket"));
+        }
+        let up = get(v, self.unix_path);
+        assert_eq!(up.path.as_deref(), Some(self.path.as_str()));
+        assert_eq!(up.state.as_deref(), Some("LISTEN"));
+        let ab = get(v, self.unix_abstract);
+        assert_eq!(ab.path.as_deref(), Some(self.abstract_name.as_str()));
+        assert_eq!(ab.state.as_deref(), Some("LISTEN"));
+        let dg = get(v, self.unix_dgram);
+        assert_eq!(dg.socket_type.as_deref(), Some("dgram"));
+        assert_eq!(dg.state.as_deref(), Some("UNCONNECTED"));
+        assert_eq!(dg.path, None);
+
+        if let Some((i, port)) = self.tcp6 {
+            let s = get(v, i);
+            assert_eq!(s.proto, "tcp6");
+            assert_eq!(s.local, Some(format!("[::1]:{port}")));
+            assert_eq!(s.state.as_deref(), Some("LISTEN"));
+        }
+        let nl = get(v, self.netlink_route);
+        assert_eq!(nl.proto, "netlink");
+        assert_eq!(nl.netlink_family.as_deref(), Some("route"));
+    }
+}
+
+#[test]
+fn netlink_decodes_own_sockets() {
+    let f = fixture();
+    let inodes = f.inodes();
+    let mut dec = SocketDecoder::new();
+    let v = dec.decode_with(pid(), &inodes, Backend::NetlinkOnly);
+    assert_eq!(v.iter().map(|d| d.inode).collect::<Vec<_>>(), inodes);
+    f.check_common(&v);
+    assert_eq!(get(&v, f.pair.0).peer, Some(f.pair.1));
+    assert_eq!(get(&v, f.pair.1).peer, Some(f.pair.0));
+    assert_eq!(get(&v, f.seqpair.0).peer, Some(f.seqpair.1));
+    assert_eq!(get(&v, f.unix_path).peer, None);
+    // The decoder is reused: a second call must work on the same (or a reopened) socket.
+    let again = dec.decode_with(pid(), &inodes, Backend::NetlinkOnly);
+    assert_eq!(again, v);
+}
+
+#[test]
+fn proc_decodes_own_sockets_and_agrees() {
+    let f = fixture();
+    let inodes = f.inodes();
+    let mut dec = SocketDecoder::new();
+    let proc = dec.decode_with(pid(), &inodes, Backend::ProcOnly);
+    f.check_common(&proc);
+    assert!(proc.iter().all(|d| d.peer.is_none()));
+    let nl = dec.decode_with(pid(), &inodes, Backend::NetlinkOnly);
+    let a: Vec<_> = proc.iter().map(comparable).collect();
+    let b: Vec<_> = nl.iter().map(comparable).collect();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn auto_uses_netlink_in_own_namespace() {
+    let f = fixture();
+    let mut dec = SocketDecoder::new();
+    let v = dec.decode(pid(), &[f.pair.0]);
+    assert_eq!(v.len(), 1);
+    // Only sock_diag reports peers, so this shows which path ran.
+    assert_eq!(v[0].peer, Some(f.pair.1));
+    f.check_common(&dec.decode(pid(), &f.inodes()));
+}
+
+#[test]
+fn netlink_unavailable_falls_back_to_proc() {
+    let f = fixture();
+    let mut dec = SocketDecoder::new();
+    dec.diag.disable();
+    let v = dec.decode(pid(), &f.inodes());
+    f.check_common(&v);
+    assert_eq!(
+        get(&v, f.pair.0).peer,
+        None,
+        "peers come only from sock_diag"
+    );
+}
+
+#[test]
+fn other_namespace_uses_proc() {
+    let f = fixture();
+    let mut dec = SocketDecoder::new();
+    // As if our own namespace could not be read: no pid is proven to share it.
+    dec.self_netns = None;
+    let v = dec.decode(pid(), &f.inodes());
+    f.check_common(&v);
+    assert_eq!(get(&v, f.pair.0).peer, None);
+}
+
+#[test]
+fn order_duplicates_and_unknown() {
+    let f = fixture();
+    let file = tempfile::tempfile().expect("tempfile");
+    let not_a_socket = ino(&file);
+    let inodes = [f.pair.1, not_a_socket, f.tcp_listen, f.pair.1];
+    let mut dec = SocketDecoder::new();
+    for backend in [Backend::Auto, Backend::ProcOnly] {
+        let v = dec.decode_with(pid(), &inodes, backend);
+        assert_eq!(v.len(), 4);
+        assert_eq!(v[0], v[3]);
+        assert_eq!(v[0].proto, "unix");
+        assert_eq!(
+            v[1],
+            SocketDetail {
+                proto: "unknown".to_string(),
+                inode: not_a_socket,
+                ..Default::default()
+            }
+        );
+        assert_eq!(v[2].proto, "tcp");
+    }
+    assert!(dec.decode(pid(), &[]).is_empty());
+}
+
+#[test]
+fn many_unix_sockets_take_the_dump_path() {
+    let mut pairs = Vec::new();
+    for _ in 0..(netlink::UNIX_EXACT_MAX / 2 + 8) {
+        pairs.push(UnixStream::pair().expect("pair"));
+    }
+    let inodes: Vec<u64> = pairs.iter().flat_map(|(a, b)| [ino(a), ino(b)]).collect();
+    assert!(inodes.len() > netlink::UNIX_EXACT_MAX);
+    let mut dec = SocketDecoder::new();
+    let v = dec.decode_with(pid(), &inodes, Backend::NetlinkOnly);
+    for pair in v.chunks(2) {
+        assert_eq!(pair[0].proto, "unix");
+        assert_eq!(pair[0].peer, Some(pair[1].inode));
+        assert_eq!(pair[1].peer, Some(pair[0].inode));
+    }
+}
+
+#[test]
+fn missing_process_gives_unknown() {
+    let mut dec = SocketDecoder::new();
+    // Pid numbers stop well below i32::MAX (pid_max is at most 4194304).
+    let v = dec.decode(i32::MAX, &[12345]);
+    assert_eq!(v[0].proto, "unknown");
+}
+
+/// Timing of netlink against /proc on ~2,000 in-process sockets:
+/// `cargo test --lib snapshot::socket::tests::timing -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn timing_netlink_vs_proc() {
+    use std::time::Instant;
+    let mut keep_unix = Vec::new();
+    for _ in 0..600 {
+        keep_unix.push(UnixStream::pair().expect("pair"));
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut keep_tcp = Vec::new();
+    for _ in 0..400 {
+        let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (s, _) = listener.accept().expect("accept");
+        keep_tcp.push((c, s));
+    }
+    let unix: Vec<u64> = keep_unix
+        .iter()
+        .flat_map(|(a, b)| [ino(a), ino(b)])
+        .collect();
+    let tcp: Vec<u64> = keep_tcp
+        .iter()
+        .flat_map(|(a, b)| [ino(a), ino(b)])
+        .collect();
+    let mut all = unix.clone();
+    all.extend(&tcp);
+    all.push(ino(&listener));
+    println!("{} sockets", all.len());
+
+    let mut dec = SocketDecoder::new();
+    let scenarios: [(&str, Vec<u64>); 4] = [
+        ("all sockets", all.clone()),
+        ("10 new unix", unix[..10].to_vec()),
+        ("10 new tcp", tcp[..10].to_vec()),
+        ("5 unix + 5 tcp", [&unix[..5], &tcp[..5]].concat()),
+    ];
+    for (name, inodes) in &scenarios {
+        let time = |dec: &mut SocketDecoder, backend| {
+            let rounds = 20;
+            let _ = dec.decode_with(pid(), inodes, backend);
+            let t = Instant::now();
+            for _ in 0..rounds {
+                let v = dec.decode_with(pid(), inodes, backend);
+                assert!(v.iter().all(|d| d.proto != "unknown"));
+            }
+            t.elapsed() / rounds
+        };
+        let nl = time(&mut dec, Backend::NetlinkOnly);
+        let pr = time(&mut dec, Backend::ProcOnly);
+        println!(
+            "{name:>16}: netlink {nl:>10.2?}  /proc {pr:>10.2?}  netlink/proc = {:.3}",
+            nl.as_secs_f64() / pr.as_secs_f64()
+        );
+    }
+}
