@@ -32,6 +32,14 @@ impl Error {
         }
     }
 
+    /// Stdout was closed by its reader: not an error, nothing more to print.
+    pub fn broken_pipe() -> Self {
+        Error {
+            message: String::new(),
+            code: exit_codes::OK,
+        }
+    }
+
     /// An I/O failure on `what` (a file name, "stdout", …).
     pub fn io(what: &str, err: &std::io::Error) -> Self {
         Error::failed(format!("cannot {what}: {err}"))

@@ -14,3 +14,6 @@ pub mod source;
 pub mod track;
 pub mod util;
 pub mod report;
+pub mod app;
+pub mod cli;
+pub mod config;

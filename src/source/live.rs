@@ -11,6 +11,7 @@ use crate::snapshot::{
 };
 use crate::source::procinfo::{self, Stat};
 use crate::util::text_and_hex;
+use super::{Event, Tick};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, Dir, Mode, OFlags};
 use rustix::io::Errno;
@@ -205,6 +206,7 @@ impl LiveProc {
         let mut errors: Vec<FdError> = Vec::new();
         let mut j = 0usize;
         let mut last_fd = -1;
+        let mut denied = 0usize;
         self.fd_dir.rewind();
         while let Some(entry) = self.fd_dir.read() {
             let entry = match entry {
@@ -233,6 +235,14 @@ impl LiveProc {
                 Ok(n) => n,
                 // Closed between readdir and readlink: it simply was not there.
                 Err(Errno::NOENT) => continue,
+                Err(e @ (Errno::ACCESS | Errno::PERM)) => {
+                    denied += 1;
+                    errors.push(FdError {
+                        fd,
+                        error: format!("readlink: {e}"),
+                    });
+                    continue;
+                }
                 Err(e) => {
                     errors.push(FdError {
                         fd,
@@ -266,6 +276,14 @@ impl LiveProc {
                     slots.push(None);
                 }
             }
+        }
+        // Listing allowed but every link refused: the whole process is off limits (e.g. a
+        // process in another user namespace), which is an error, not an empty snapshot.
+        if denied > 0 && slots.is_empty() {
+            return Err(ProcError::PermissionDenied {
+                pid: self.id.pid,
+                comm: Some(self.comm.clone()),
+            });
         }
         self.decode_pending(&mut slots, pending, sockets);
 
@@ -519,5 +537,164 @@ mod tests {
             LiveProc::open(i32::MAX).err(),
             Some(ProcError::NoSuchProcess { pid: i32::MAX })
         );
+    }
+}
+
+/// The live source: every selected process, snapshotted each tick.
+pub struct LiveSource {
+    selector: super::select::Selector,
+    procs: Vec<Watched>,
+    sockets: SocketDecoder,
+    started: bool,
+    /// Pids that could not be read, warned about once.
+    refused: std::collections::BTreeSet<i32>,
+    /// Things the user should know (a process that could not be read), printed by the caller.
+    pub warnings: Vec<String>,
+    /// An error that ends the watch (a process named with --pid turned out unreadable).
+    pub fatal: Option<Error>,
+}
+
+struct Watched {
+    proc: LiveProc,
+    last: Option<Vec<Arc<FdEntry>>>,
+    gone: bool,
+}
+
+impl LiveSource {
+    pub fn new(selector: super::select::Selector) -> LiveSource {
+        LiveSource {
+            selector,
+            procs: Vec::new(),
+            sockets: SocketDecoder::new(),
+            started: false,
+            refused: std::collections::BTreeSet::new(),
+            warnings: Vec::new(),
+            fatal: None,
+        }
+    }
+
+    /// Open the selected processes. A pid named with --pid that cannot be read is an error;
+    /// so is a selection that matches nothing.
+    pub fn start(&mut self) -> Result<(), Error> {
+        let cands = self.selector.candidates(true, &[]);
+        for pid in cands {
+            let explicit = self.selector.pids.contains(&pid);
+            match LiveProc::open(pid) {
+                Ok(p) => self.procs.push(Watched {
+                    proc: p,
+                    last: None,
+                    gone: false,
+                }),
+                Err(e) if explicit => return Err(e.into_error()),
+                Err(ProcError::PermissionDenied { .. }) => self.refuse(pid),
+                Err(_) => {}
+            }
+        }
+        self.started = true;
+        if self.procs.is_empty() {
+            return Err(Error::failed(self.nothing_matches()));
+        }
+        Ok(())
+    }
+
+    /// The line for a selection that matches nothing.
+    pub fn nothing_matches(&self) -> String {
+        match &self.selector.name {
+            Some(re) => format!(
+                "no process matches {} '{}' (use --wait to wait for one)",
+                if self.selector.full { "--name --full" } else { "--name" },
+                re.as_str()
+            ),
+            None => "no process to watch: give --pid PID or --name REGEX (or try 'fdiff demo')".to_owned(),
+        }
+    }
+
+    fn refuse(&mut self, pid: i32) {
+        if self.refused.insert(pid) {
+            self.warnings.push(format!(
+                "pid {pid} matches but its fds cannot be read: permission denied (needs the same user, root or CAP_SYS_PTRACE)"
+            ));
+        }
+    }
+
+    /// Processes being watched that have not exited.
+    pub fn live(&self) -> usize {
+        self.procs.iter().filter(|w| !w.gone).count()
+    }
+
+    pub fn is_dynamic(&self) -> bool {
+        self.selector.is_dynamic()
+    }
+
+    /// Take one tick: snapshot every watched process, pick up new ones, notice exits.
+    pub fn next_tick(&mut self) -> Tick {
+        let t = now_secs();
+        if self.selector.is_dynamic() && self.started {
+            let watched: Vec<i32> = self.procs.iter().filter(|w| !w.gone).map(|w| w.proc.id().pid).collect();
+            for pid in self.selector.candidates(false, &watched) {
+                if watched.contains(&pid) {
+                    continue;
+                }
+                match LiveProc::open(pid) {
+                    // A pid seen before with another start time is a new process.
+                    Ok(p) if !self.procs.iter().any(|w| w.proc.id() == p.id()) => self.procs.push(Watched {
+                        proc: p,
+                        last: None,
+                        gone: false,
+                    }),
+                    Ok(_) => {}
+                    Err(ProcError::PermissionDenied { .. }) => self.refuse(pid),
+                    Err(_) => {}
+                }
+            }
+        }
+        let mut events = Vec::new();
+        for w in self.procs.iter_mut().filter(|w| !w.gone) {
+            let prev: &[Arc<FdEntry>] = w.last.as_deref().unwrap_or(&[]);
+            match w.proc.snapshot(prev, &mut self.sockets) {
+                Ok(snap) => {
+                    let ev = match &w.last {
+                        None => Event::First(snap.clone()),
+                        Some(last) => Event::Update {
+                            delta: crate::diff::diff(last, &snap.fds),
+                            snapshot: snap.clone(),
+                        },
+                    };
+                    w.last = Some(snap.fds);
+                    events.push(ev);
+                }
+                Err(e) => {
+                    if let ProcError::PermissionDenied { .. } = e {
+                        if w.last.is_none() && self.selector.pids.contains(&w.proc.id().pid) {
+                            // Named by the user and unreadable from the start: nothing to watch.
+                            self.fatal.get_or_insert(e.into_error());
+                        } else {
+                            self.warnings.push(format!("{}; treating it as gone", e.into_error().message));
+                        }
+                    }
+                    w.gone = true;
+                    w.last = None;
+                    events.push(Event::Exited { id: w.proc.id(), at: t });
+                }
+            }
+        }
+        // Exited processes keep only their id; drop the rest of their state.
+        self.procs.retain(|w| !w.gone || w.last.is_some());
+        Tick { t, events }
+    }
+
+    /// Take one snapshot of every selected process (for `fdiff snapshot`). A process named
+    /// with --pid that cannot be read is an error; others are warned about and left out.
+    pub fn snapshot_all(&mut self) -> Result<Vec<Snapshot>, Error> {
+        let mut out = Vec::new();
+        for w in &mut self.procs {
+            match w.proc.snapshot(&[], &mut self.sockets) {
+                Ok(s) => out.push(s),
+                Err(ProcError::Gone) => {}
+                Err(e) if self.selector.pids.contains(&w.proc.id().pid) => return Err(e.into_error()),
+                Err(e) => self.warnings.push(e.into_error().message),
+            }
+        }
+        Ok(out)
     }
 }

@@ -444,8 +444,11 @@ impl ProcTrack {
                 g.examples_new = true;
             }
         }
-        if g.examples.len() < EXAMPLES && !g.examples.contains(&e.target) {
-            g.examples.push(e.target.clone());
+        if g.examples.len() < EXAMPLES {
+            let ex = crate::snapshot::describe::what(e);
+            if !g.examples.contains(&ex) {
+                g.examples.push(ex);
+            }
         }
         self.fds.insert(e.fd, FdSlot { group: Some(gi), new });
     }

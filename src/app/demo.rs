@@ -1,0 +1,139 @@
+//! `fdiff demo`: watch a bundled leaky program (fdiff's own fixture, re-executed) for a few
+//! seconds and report — the one command to try fdiff on a fresh machine.
+
+use super::output;
+use super::signals::Stop;
+use super::watch::{self, WatchOptions};
+use crate::cli::DemoArgs;
+use crate::config::{self, Analysis, Timing};
+use crate::error::Error;
+use crate::exit_codes;
+use crate::report::live::LiveLines;
+use crate::report::{Format, exporter};
+use crate::source::live::LiveSource;
+use crate::source::select::Selector;
+use crate::track::TrackOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+/// What the demo program does: leaks of three kinds beside normal churn.
+const SCHEDULES: [&str; 4] = ["leak-file 4", "leak-tcp 2", "leak-eventfd 1", "churn 20 10"];
+
+/// Ends the demo program however the demo ends: closing its stdin makes it clean up and exit.
+struct DemoChild(Option<Child>);
+
+impl Drop for DemoChild {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            drop(c.stdin.take());
+            for _ in 0..100 {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn run(a: DemoArgs) -> Result<i32, Error> {
+    let duration = config::duration(&a.duration, "--duration")?;
+    let interval = config::duration(&a.interval, "--interval")?;
+    if interval.is_zero() || duration.is_zero() {
+        return Err(Error::usage("--interval and --duration must be longer than 0"));
+    }
+    let format = config::format(a.format);
+    let exe = std::env::current_exe().map_err(|e| Error::io("find the fdiff executable", &e))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("__fixture");
+    for s in SCHEDULES {
+        cmd.args(["--run", s]);
+    }
+    let mut child = DemoChild(Some(
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| Error::io("start the demo program", &e))?,
+    ));
+    let pid = wait_ready(&mut child)?;
+    let stop = Stop::install();
+    let say = |s: &str| {
+        if !a.quiet {
+            if format == Format::Json {
+                let _ = writeln!(std::io::stderr(), "{s}");
+            } else {
+                let _ = writeln!(std::io::stdout(), "{s}");
+            }
+        }
+    };
+    say(&format!(
+        "fdiff demo: watching a built-in program (pid {pid}) for {} — it leaks files, TCP connections \
+         to its own listener and eventfds, and churns temp files normally.\n",
+        humantime::format_duration(duration)
+    ));
+    let mut source = LiveSource::new(Selector {
+        pids: vec![pid],
+        ..Selector::default()
+    });
+    source.start()?;
+    let opts = WatchOptions {
+        timing: Timing {
+            interval,
+            duration: Some(duration),
+            count: None,
+            quiet: a.quiet,
+        },
+        analysis: Analysis {
+            track: TrackOptions::default(),
+            format,
+        },
+        record: None,
+        keep_waiting: false,
+    };
+    let (report, _) = if a.quiet {
+        watch::watch::<std::io::Stderr>(&mut source, &opts, None, &stop, || false)?
+    } else if format == Format::Json {
+        let mut live = LiveLines::new(std::io::stderr(), output::stderr_color(), output::screen_lines(false));
+        watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?
+    } else {
+        let mut live = LiveLines::new(std::io::stdout(), output::stdout_color(), output::screen_lines(true));
+        watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?
+    };
+    drop(child);
+    let ex = exporter(format, output::stdout_color());
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    let res = (|| {
+        if format == Format::Table {
+            writeln!(w)?;
+        }
+        ex.report(&report, &mut w)
+    })();
+    res.map_err(|e| output::write_err(e, "stdout"))?;
+    say("\nNext: point fdiff at your own process with 'fdiff --pid PID', or at a worker pool with \
+         'fdiff --name NAME --children'.");
+    Ok(exit_codes::OK)
+}
+
+/// The fixture prints `{"ready":true,"pid":N,…}` once its schedules run.
+fn wait_ready(child: &mut DemoChild) -> Result<i32, Error> {
+    let Some(c) = child.0.as_mut() else {
+        return Err(Error::failed("the demo program did not start"));
+    };
+    let Some(out) = c.stdout.take() else {
+        return Err(Error::failed("the demo program has no output"));
+    };
+    let mut line = String::new();
+    BufReader::new(out)
+        .read_line(&mut line)
+        .map_err(|e| Error::io("read from the demo program", &e))?;
+    let v: serde_json::Value = serde_json::from_str(&line)
+        .map_err(|_| Error::failed(format!("the demo program said '{}', not that it was ready", line.trim())))?;
+    v.get("pid")
+        .and_then(serde_json::Value::as_i64)
+        .and_then(|p| i32::try_from(p).ok())
+        .ok_or_else(|| Error::failed("the demo program did not say its pid"))
+}

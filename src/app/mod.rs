@@ -1,0 +1,209 @@
+//! The commands: parse, validate, run the pipeline, render. `main` only turns [`run`]'s result
+//! into an exit code.
+
+pub mod demo;
+pub mod output;
+pub mod run_cmd;
+pub mod signals;
+pub mod watch;
+
+use crate::cli::{Cli, Command, DiffArgs, ReportArgs, SnapshotArgs, WatchArgs};
+use crate::config;
+use crate::error::Error;
+use crate::exit_codes;
+use crate::report::live::LiveLines;
+use crate::report::{Format, exporter};
+use crate::source::live::LiveSource;
+use crate::source::recording::{RecordingSource, load_snapshots, open};
+use crate::track::{Report, Tracker, compare::compare};
+use clap::Parser;
+use std::ffi::OsString;
+use std::io::Write;
+use watch::{WatchOptions, feed};
+
+/// Run fdiff with these arguments (the first is the program name); returns the exit code.
+pub fn run<I, T>(args: I) -> Result<i32, Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => return clap_error(e),
+    };
+    match cli.command {
+        None => watch_cmd(cli.watch),
+        Some(Command::Snapshot(a)) => snapshot_cmd(a),
+        Some(Command::Diff(a)) => diff_cmd(a),
+        Some(Command::Report(a)) => report_cmd(a),
+        Some(Command::Run(a)) => run_cmd::run(a),
+        Some(Command::Demo(a)) => demo::run(a),
+        Some(Command::Fixture(a)) => Ok(crate::fixture::run(crate::fixture::FixtureArgs {
+            dir: a.dir,
+            schedules: a.schedules,
+        })),
+    }
+}
+
+/// Help and version go to stdout with success; a usage error becomes one line and exit 2.
+fn clap_error(e: clap::Error) -> Result<i32, Error> {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let text = e.render().to_string();
+            std::io::stdout()
+                .lock()
+                .write_all(text.as_bytes())
+                .map_err(|e| output::write_err(e, "stdout"))?;
+            Ok(exit_codes::OK)
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = std::io::stderr().lock().write_all(e.render().to_string().as_bytes());
+            Ok(exit_codes::USAGE)
+        }
+        _ => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_owned();
+            Err(Error::usage(format!("{first} (see 'fdiff --help')")))
+        }
+    }
+}
+
+fn stdout_write(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Error> {
+    let stdout = std::io::stdout();
+    let mut lock = std::io::BufWriter::new(stdout.lock());
+    f(&mut lock)
+        .and_then(|()| lock.flush())
+        .map_err(|e| output::write_err(e, "stdout"))
+}
+
+/// Block until the selection matches something (`--wait`), or fail with one line.
+fn start_source(source: &mut LiveSource, wait: bool, stop: &signals::Stop) -> Result<bool, Error> {
+    loop {
+        match source.start() {
+            Ok(()) => return Ok(true),
+            Err(e) if !wait => return Err(e),
+            Err(_) => {
+                stop.sleep_until(std::time::Instant::now() + std::time::Duration::from_millis(250));
+                if stop.signal().is_some() {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}
+
+fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
+    if !config::has_selection(&a.select) {
+        return Err(Error::usage(
+            "nothing to watch: give --pid PID or --name REGEX (or try 'fdiff demo')",
+        ));
+    }
+    let selector = config::selector(&a.select)?;
+    let timing = config::timing(&a.timing)?;
+    let analysis = config::analysis(&a.analysis)?;
+    let stop = signals::Stop::install();
+    let mut source = LiveSource::new(selector);
+    if !start_source(&mut source, a.select.wait, &stop)? {
+        return Ok(exit_codes::OK);
+    }
+    let opts = WatchOptions {
+        keep_waiting: false,
+        timing,
+        analysis,
+        record: a.record,
+    };
+    // Live lines share stdout with the table report, but never with a JSON one.
+    let json = opts.analysis.format == Format::Json;
+    let report = if opts.timing.quiet {
+        watch::watch::<std::io::Stderr>(&mut source, &opts, None, &stop, || false)?.0
+    } else if json {
+        let mut live = LiveLines::new(std::io::stderr(), output::stderr_color(), output::screen_lines(false));
+        watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?.0
+    } else {
+        let mut live = LiveLines::new(std::io::stdout(), output::stdout_color(), output::screen_lines(true));
+        watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?.0
+    };
+    render_report(&report, opts.analysis.format)?;
+    Ok(leak_code(&report, a.fail_on_leak))
+}
+
+fn leak_code(report: &Report, fail_on_leak: bool) -> i32 {
+    if fail_on_leak && report.leaking {
+        exit_codes::LEAK
+    } else {
+        exit_codes::OK
+    }
+}
+
+fn render_report(report: &Report, format: Format) -> Result<(), Error> {
+    let ex = exporter(format, output::stdout_color());
+    stdout_write(|w| {
+        if format == Format::Table {
+            writeln!(w)?;
+        }
+        ex.report(report, w)
+    })
+}
+
+fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
+    if !config::has_selection(&a.select) {
+        return Err(Error::usage("nothing to snapshot: give --pid PID or --name REGEX"));
+    }
+    let selector = config::selector(&a.select)?;
+    let stop = signals::Stop::install();
+    let mut source = LiveSource::new(selector);
+    if !start_source(&mut source, a.select.wait, &stop)? {
+        return Ok(exit_codes::OK);
+    }
+    let snaps = source.snapshot_all()?;
+    for w in source.warnings.drain(..) {
+        output::warn(&w);
+    }
+    if snaps.is_empty() {
+        return Err(Error::failed("every selected process exited before it could be read"));
+    }
+    let format = config::format(a.format);
+    let ex = exporter(format, output::stdout_color());
+    stdout_write(|w| ex.snapshots(&snaps, w))?;
+    Ok(exit_codes::OK)
+}
+
+fn diff_cmd(a: DiffArgs) -> Result<i32, Error> {
+    let analysis = config::analysis(&a.analysis)?;
+    let before = load_snapshots(&a.before)?;
+    let after = load_snapshots(&a.after)?;
+    let d = compare(&before, &after, &analysis.track);
+    let ex = exporter(analysis.format, output::stdout_color());
+    stdout_write(|w| ex.diff(&d, w))?;
+    Ok(exit_codes::OK)
+}
+
+/// Re-analyse a recording: the same tracker, fed the same ticks.
+pub fn analyse_recording(path: &str, analysis: &config::Analysis) -> Result<Report, Error> {
+    let f = open(path)?;
+    let mut src = RecordingSource::new(path, std::io::BufReader::with_capacity(1 << 16, f))?;
+    let mut tracker = Tracker::new(analysis.track.clone(), src.interval_secs());
+    while let Some(tick) = src.next_tick()? {
+        feed(&mut tracker, &tick);
+    }
+    if let Some(w) = src.warning.take() {
+        output::warn(&w);
+    }
+    if tracker.ticks() == 0 {
+        return Err(Error::failed(format!("'{path}' holds no tick: nothing to analyse")));
+    }
+    Ok(tracker.report())
+}
+
+fn report_cmd(a: ReportArgs) -> Result<i32, Error> {
+    let analysis = config::analysis(&a.analysis)?;
+    let report = analyse_recording(&a.recording.to_string_lossy(), &analysis)?;
+    render_report(&report, analysis.format)?;
+    Ok(leak_code(&report, a.fail_on_leak))
+}

@@ -1,0 +1,225 @@
+//! The command line, clap-only: parsed here, validated into a [`crate::config`] before any logic.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const ABOUT: &str = "Find file-descriptor leaks: watch what a process opens and does not close.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  fdiff demo                                 watch a built-in leaky program for 8 seconds
+  fdiff --pid 1234                           watch until Ctrl-C, then report
+  fdiff --name gunicorn --children           every gunicorn process and its workers
+  fdiff run --fail-on-leak -- pytest         a CI leak gate
+  fdiff snapshot --pid 1234 --format json > a.json
+  fdiff diff a.json b.json                   what changed between two snapshots
+  fdiff --pid 1234 --record rec.jsonl        record, then: fdiff report rec.jsonl
+
+Exit codes:
+  0    success (a watch that ended normally, whatever it found)
+  1    error (no such process, permission denied, unreadable input)
+  2    usage error
+  3    a group leaks, with --fail-on-leak
+  127  fdiff run: the command could not be started
+  fdiff run otherwise exits with the command's own status (128+N when signal N killed it).
+
+Reading another user's fds needs root or CAP_SYS_PTRACE.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fdiff",
+    version,
+    about = ABOUT,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Watch (the default command).
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print every open fd of the selected processes once.
+    Snapshot(SnapshotArgs),
+    /// Diff two snapshots: files from 'snapshot --format json', or RECORDING.jsonl@N.
+    Diff(DiffArgs),
+    /// Re-analyse a recording made with --record: the same report the live watch gave.
+    Report(ReportArgs),
+    /// Run a command, watch it and its descendants until it exits, and report.
+    Run(RunArgs),
+    /// Watch a built-in leaky program for a few seconds and report: the first thing to try.
+    Demo(DemoArgs),
+    /// Test fixture: opens real fds of every kind on request (for tests and benchmarks).
+    #[command(name = "__fixture", hide = true)]
+    Fixture(FixtureCliArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum FormatArg {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum GroupByArg {
+    /// The normalized key: /tmp/upload-*.pdf, tcp -> 10.0.0.5:5432 ESTABLISHED, …
+    #[default]
+    Key,
+    /// The kind alone.
+    Kind,
+    /// The exact target.
+    Target,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct SelectArgs {
+    /// Watch this process (repeatable).
+    #[arg(short, long = "pid", value_name = "PID")]
+    pub pids: Vec<String>,
+    /// Watch processes whose name (comm) matches this regex.
+    #[arg(short, long, value_name = "REGEX")]
+    pub name: Option<String>,
+    /// With --name: match the whole command line instead, like 'pgrep -f'.
+    #[arg(long, requires = "name")]
+    pub full: bool,
+    /// Also watch every descendant of the selected processes, re-evaluated each tick.
+    #[arg(short, long)]
+    pub children: bool,
+    /// When nothing matches yet, wait until something does.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct AnalysisArgs {
+    /// How to group fds.
+    #[arg(long, value_enum, default_value_t = GroupByArg::Key)]
+    pub group_by: GroupByArg,
+    /// Count only fds whose target matches this regex.
+    #[arg(long = "match", value_name = "REGEX")]
+    pub match_: Option<String>,
+    /// Leave out fds whose target matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Option<String>,
+    /// Output format of the report.
+    #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct TimingArgs {
+    /// Time between snapshots (250ms, 5s, 2m). Sampling cannot see what opens and closes
+    /// within one interval, nor an fd closed and reopened onto the same file at the same
+    /// number between two ticks: that looks unchanged.
+    #[arg(short, long, value_name = "DURATION", default_value = "1s")]
+    pub interval: String,
+    /// Stop after this long (default: until Ctrl-C, SIGTERM or the processes exit).
+    #[arg(short, long, value_name = "DURATION", conflicts_with = "count")]
+    pub duration: Option<String>,
+    /// Stop after this many ticks.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// No live lines, only the final report.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub timing: TimingArgs,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+    /// Write every tick to this file as JSON Lines (flushed each tick).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub record: Option<PathBuf>,
+    /// Exit 3 when a group leaks.
+    #[arg(long)]
+    pub fail_on_leak: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The earlier snapshot: a JSON file, or RECORDING.jsonl@N (N from 0; -1 is the last tick).
+    pub before: String,
+    /// The later snapshot.
+    pub after: String,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A recording written by --record.
+    pub recording: PathBuf,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+    /// Exit 3 when a group leaks.
+    #[arg(long)]
+    pub fail_on_leak: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub timing: TimingArgs,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+    /// Write every tick to this file as JSON Lines.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub record: Option<PathBuf>,
+    /// Exit 3 when a group leaks and the command itself succeeded.
+    #[arg(long)]
+    pub fail_on_leak: bool,
+    /// Write the report here instead of stderr.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The command and its arguments.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long to watch.
+    #[arg(short, long, value_name = "DURATION", default_value = "8s")]
+    pub duration: String,
+    /// Time between snapshots.
+    #[arg(short, long, value_name = "DURATION", default_value = "500ms")]
+    pub interval: String,
+    /// No live lines, only the final report.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format of the report.
+    #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct FixtureCliArgs {
+    /// Work directory (created, and removed on exit).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Start this schedule (repeatable): leak-file RATE, churn LEVEL RATE, …
+    #[arg(long = "run", value_name = "SCHEDULE")]
+    pub schedules: Vec<String>,
+}
