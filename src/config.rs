@@ -27,12 +27,12 @@ pub struct Analysis {
 }
 
 pub fn selector(a: &SelectArgs) -> Result<Selector, Error> {
-    let pids = a.pids.iter().map(|p| pid(p)).collect::<Result<Vec<_>, _>>()?;
-    let name = a
-        .name
-        .as_deref()
-        .map(|r| regex(r, "--name"))
-        .transpose()?;
+    let pids = a
+        .pids
+        .iter()
+        .map(|p| pid(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = a.name.as_deref().map(|r| regex(r, "--name")).transpose()?;
     Ok(Selector {
         pids,
         name,
@@ -84,7 +84,11 @@ pub fn timing(t: &TimingArgs) -> Result<Timing, Error> {
             t.interval
         )));
     }
-    let dur = t.duration.as_deref().map(|d| duration(d, "--duration")).transpose()?;
+    let dur = t
+        .duration
+        .as_deref()
+        .map(|d| duration(d, "--duration"))
+        .transpose()?;
     if t.count == Some(0) {
         return Err(Error::usage("--count '0': give at least 1 tick"));
     }
@@ -104,8 +108,16 @@ pub fn analysis(a: &AnalysisArgs) -> Result<Analysis, Error> {
                 GroupByArg::Kind => GroupBy::Kind,
                 GroupByArg::Target => GroupBy::Target,
             },
-            include: a.match_.as_deref().map(|r| regex(r, "--match")).transpose()?,
-            exclude: a.exclude.as_deref().map(|r| regex(r, "--exclude")).transpose()?,
+            include: a
+                .match_
+                .as_deref()
+                .map(|r| regex(r, "--match"))
+                .transpose()?,
+            exclude: a
+                .exclude
+                .as_deref()
+                .map(|r| regex(r, "--exclude"))
+                .transpose()?,
         },
         format: format(a.format),
     })
@@ -130,8 +142,16 @@ mod tests {
         assert!(pid("-3").is_err());
         assert_eq!(pid("42").unwrap(), 42);
         let e = duration("5x", "--interval").unwrap_err();
-        assert!(e.message.contains("'5x'") && e.message.contains("--interval"), "{}", e.message);
+        assert!(
+            e.message.contains("'5x'") && e.message.contains("--interval"),
+            "{}",
+            e.message
+        );
         let e = regex("(", "--match").unwrap_err();
-        assert!(e.message.contains("'('") && !e.message.contains('\n'), "{}", e.message);
+        assert!(
+            e.message.contains("'('") && !e.message.contains('\n'),
+            "{}",
+            e.message
+        );
     }
 }

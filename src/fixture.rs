@@ -94,7 +94,8 @@ pub fn run(args: FixtureArgs) -> i32 {
 /// One stdin command; each is answered by exactly one JSON line on stdout.
 ///
 /// `kinds` | `fill N` | `change PERCENT` | `start SCHEDULE` | `stop ID` | `close FD` | `count` |
-/// `quit`; arguments are whitespace-separated and extra words are an error.
+/// `spawn-worker SCHEDULE` | `kill-worker PID` | `quit`; arguments are whitespace-separated and
+/// extra words are an error.
 #[derive(Debug, Clone, PartialEq)]
 enum Command {
     Kinds,
@@ -104,6 +105,9 @@ enum Command {
     Stop(u64),
     Close(RawFd),
     Count,
+    /// Fork a child fixture running this schedule (validated; kept as text to pass on).
+    SpawnWorker(String),
+    KillWorker(u32),
     Quit,
 }
 
@@ -194,6 +198,11 @@ fn parse_command(line: &str) -> Result<Command, String> {
         }
         "start" => Ok(Command::Start(parse_schedule(rest)?)),
         "stop" => Ok(Command::Stop(parse_one(word, rest)?)),
+        "spawn-worker" => {
+            parse_schedule(rest)?;
+            Ok(Command::SpawnWorker(rest.to_owned()))
+        }
+        "kill-worker" => Ok(Command::KillWorker(parse_one(word, rest)?)),
         "close" => {
             let fd: RawFd = parse_one(word, rest)?;
             if fd < 0 {
@@ -1051,6 +1060,29 @@ fn move_to(fd: OwnedFd, want: RawFd) -> OwnedFd {
     }
 }
 
+/// Ends a worker: SIGTERM (`kill`, its terminator then removes its directory) or closing its
+/// stdin; SIGKILL after 3 s. Returns the wait status as a shell would show it.
+fn end_worker(mut child: std::process::Child, kill: bool) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    drop(child.stdin.take());
+    if kill {
+        // SAFETY: plain kill(2) on our own unreaped child.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+        }
+    };
+    status.map(|s| s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The fixture
 
@@ -1065,6 +1097,8 @@ struct Fixture {
     retained: Vec<OwnedFd>,
     running: Vec<(u64, Running)>,
     next_id: u64,
+    /// Child fixtures from `spawn-worker`; each exits when its stdin (held here) closes.
+    workers: Vec<std::process::Child>,
 }
 
 impl Fixture {
@@ -1081,6 +1115,7 @@ impl Fixture {
             retained: Vec::new(),
             running: Vec::new(),
             next_id: 1,
+            workers: Vec::new(),
         })
     }
 
@@ -1129,6 +1164,9 @@ impl Fixture {
             }
         }
         self.stop_all();
+        for w in std::mem::take(&mut self.workers) {
+            end_worker(w, false);
+        }
         0
     }
 
@@ -1143,6 +1181,8 @@ impl Fixture {
                 .map_err(|e| e.to_string()),
             Command::Stop(id) => self.stop(id),
             Command::Close(fd) => self.close(fd),
+            Command::SpawnWorker(s) => self.spawn_worker(&s),
+            Command::KillWorker(pid) => self.kill_worker(pid),
             Command::Count => Ok(json!({"ok": true, "total": count_fds()})),
             // Handled by the caller, which must answer before exiting.
             Command::Quit => Ok(json!({"ok": true})),
@@ -1298,6 +1338,42 @@ impl Fixture {
         }
     }
 
+    fn spawn_worker(&mut self, sched: &str) -> Result<Value, String> {
+        use std::process::{Command as Cmd, Stdio};
+        let exe = std::env::current_exe().map_err(|e| format!("spawn-worker: {e}"))?;
+        let mut child = Cmd::new(exe)
+            .args(["__fixture", "--run", sched])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("spawn-worker: {e}"))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.as_mut() {
+            let _ = io::BufReader::new(out).read_line(&mut line);
+        }
+        match serde_json::from_str::<Value>(&line) {
+            Ok(v) if v["ready"] == json!(true) => {
+                self.workers.push(child);
+                Ok(json!({"ok": true, "pid": v["pid"], "dir": v["dir"]}))
+            }
+            _ => {
+                end_worker(child, true);
+                Err(format!("spawn-worker: not ready: {:?}", line.trim()))
+            }
+        }
+    }
+
+    fn kill_worker(&mut self, pid: u32) -> Result<Value, String> {
+        let pos = self
+            .workers
+            .iter()
+            .position(|c| c.id() == pid)
+            .ok_or_else(|| format!("no worker {pid}"))?;
+        let status = end_worker(self.workers.swap_remove(pos), true);
+        Ok(json!({"ok": true, "pid": pid, "status": status}))
+    }
+
     fn close(&mut self, fd: RawFd) -> Result<Value, String> {
         let hit = |v: &mut Vec<OwnedFd>| {
             v.iter()
@@ -1338,6 +1414,13 @@ mod tests {
         assert_eq!(parse_command("change 12.5"), Ok(Command::Change(12.5)));
         assert_eq!(parse_command("stop 3"), Ok(Command::Stop(3)));
         assert_eq!(parse_command("close 17"), Ok(Command::Close(17)));
+        assert_eq!(
+            parse_command("spawn-worker churn 5 5"),
+            Ok(Command::SpawnWorker("churn 5 5".into()))
+        );
+        assert_eq!(parse_command("kill-worker 42"), Ok(Command::KillWorker(42)));
+        assert!(parse_command("spawn-worker nope 1").is_err());
+        assert!(parse_command("kill-worker").is_err());
         assert_eq!(
             parse_command("start leak-file 10"),
             Ok(Command::Start(Schedule::LeakFile { rate: 10.0 }))

@@ -5,15 +5,15 @@
 //! [`diff`] compares two; [`track`] keeps groups, series and the leak verdict; [`report`]
 //! renders. The binary only turns [`app::run`]'s result into an exit code.
 
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod diff;
 pub mod error;
 pub mod exit_codes;
 pub mod fixture;
+pub mod report;
 pub mod snapshot;
 pub mod source;
 pub mod track;
 pub mod util;
-pub mod report;
-pub mod app;
-pub mod cli;
-pub mod config;

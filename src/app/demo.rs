@@ -42,7 +42,9 @@ pub fn run(a: DemoArgs) -> Result<i32, Error> {
     let duration = config::duration(&a.duration, "--duration")?;
     let interval = config::duration(&a.interval, "--interval")?;
     if interval.is_zero() || duration.is_zero() {
-        return Err(Error::usage("--interval and --duration must be longer than 0"));
+        return Err(Error::usage(
+            "--interval and --duration must be longer than 0",
+        ));
     }
     let format = config::format(a.format);
     let exe = std::env::current_exe().map_err(|e| Error::io("find the fdiff executable", &e))?;
@@ -96,10 +98,18 @@ pub fn run(a: DemoArgs) -> Result<i32, Error> {
     let (report, _) = if a.quiet {
         watch::watch::<std::io::Stderr>(&mut source, &opts, None, &stop, || false)?
     } else if format == Format::Json {
-        let mut live = LiveLines::new(std::io::stderr(), output::stderr_color(), output::screen_lines(false));
+        let mut live = LiveLines::new(
+            std::io::stderr(),
+            output::stderr_color(),
+            output::screen_lines(false),
+        );
         watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?
     } else {
-        let mut live = LiveLines::new(std::io::stdout(), output::stdout_color(), output::screen_lines(true));
+        let mut live = LiveLines::new(
+            std::io::stdout(),
+            output::stdout_color(),
+            output::screen_lines(true),
+        );
         watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?
     };
     drop(child);
@@ -113,8 +123,10 @@ pub fn run(a: DemoArgs) -> Result<i32, Error> {
         ex.report(&report, &mut w)
     })();
     res.map_err(|e| output::write_err(e, "stdout"))?;
-    say("\nNext: point fdiff at your own process with 'fdiff --pid PID', or at a worker pool with \
-         'fdiff --name NAME --children'.");
+    say(
+        "\nNext: point fdiff at your own process with 'fdiff --pid PID', or at a worker pool with \
+         'fdiff --name NAME --children'.",
+    );
     Ok(exit_codes::OK)
 }
 
@@ -130,8 +142,12 @@ fn wait_ready(child: &mut DemoChild) -> Result<i32, Error> {
     BufReader::new(out)
         .read_line(&mut line)
         .map_err(|e| Error::io("read from the demo program", &e))?;
-    let v: serde_json::Value = serde_json::from_str(&line)
-        .map_err(|_| Error::failed(format!("the demo program said '{}', not that it was ready", line.trim())))?;
+    let v: serde_json::Value = serde_json::from_str(&line).map_err(|_| {
+        Error::failed(format!(
+            "the demo program said '{}', not that it was ready",
+            line.trim()
+        ))
+    })?;
     v.get("pid")
         .and_then(serde_json::Value::as_i64)
         .and_then(|p| i32::try_from(p).ok())

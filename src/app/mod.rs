@@ -58,7 +58,9 @@ fn clap_error(e: clap::Error) -> Result<i32, Error> {
             Ok(exit_codes::OK)
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = std::io::stderr().lock().write_all(e.render().to_string().as_bytes());
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(e.render().to_string().as_bytes());
             Ok(exit_codes::USAGE)
         }
         _ => {
@@ -123,10 +125,18 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
     let report = if opts.timing.quiet {
         watch::watch::<std::io::Stderr>(&mut source, &opts, None, &stop, || false)?.0
     } else if json {
-        let mut live = LiveLines::new(std::io::stderr(), output::stderr_color(), output::screen_lines(false));
+        let mut live = LiveLines::new(
+            std::io::stderr(),
+            output::stderr_color(),
+            output::screen_lines(false),
+        );
         watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?.0
     } else {
-        let mut live = LiveLines::new(std::io::stdout(), output::stdout_color(), output::screen_lines(true));
+        let mut live = LiveLines::new(
+            std::io::stdout(),
+            output::stdout_color(),
+            output::screen_lines(true),
+        );
         watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?.0
     };
     render_report(&report, opts.analysis.format)?;
@@ -153,7 +163,9 @@ fn render_report(report: &Report, format: Format) -> Result<(), Error> {
 
 fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
     if !config::has_selection(&a.select) {
-        return Err(Error::usage("nothing to snapshot: give --pid PID or --name REGEX"));
+        return Err(Error::usage(
+            "nothing to snapshot: give --pid PID or --name REGEX",
+        ));
     }
     let selector = config::selector(&a.select)?;
     let stop = signals::Stop::install();
@@ -166,7 +178,9 @@ fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
         output::warn(&w);
     }
     if snaps.is_empty() {
-        return Err(Error::failed("every selected process exited before it could be read"));
+        return Err(Error::failed(
+            "every selected process exited before it could be read",
+        ));
     }
     let format = config::format(a.format);
     let ex = exporter(format, output::stdout_color());
@@ -196,7 +210,9 @@ pub fn analyse_recording(path: &str, analysis: &config::Analysis) -> Result<Repo
         output::warn(&w);
     }
     if tracker.ticks() == 0 {
-        return Err(Error::failed(format!("'{path}' holds no tick: nothing to analyse")));
+        return Err(Error::failed(format!(
+            "'{path}' holds no tick: nothing to analyse"
+        )));
     }
     Ok(tracker.report())
 }

@@ -26,7 +26,9 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
     let mut child = Command::new(prog).args(args).spawn().map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => "command not found".to_owned(),
-            std::io::ErrorKind::PermissionDenied => "permission denied (is it executable?)".to_owned(),
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied (is it executable?)".to_owned()
+            }
             _ => e.to_string(),
         };
         Error::with_code(
@@ -69,7 +71,11 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
     let (report, _) = if quiet {
         watch::watch::<std::io::Stderr>(&mut source, &opts, None, &stop, &mut done)?
     } else {
-        let mut live = LiveLines::new(std::io::stderr(), output::stderr_color(), output::screen_lines(false));
+        let mut live = LiveLines::new(
+            std::io::stderr(),
+            output::stderr_color(),
+            output::screen_lines(false),
+        );
         watch::watch(&mut source, &opts, Some(&mut live), &stop, &mut done)?
     };
     // The watch may have ended first (--duration, --count, a signal): the command's status
@@ -78,7 +84,10 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
         Some(s) => Some(s),
         None => wait_forwarding(&mut child, &stop),
     };
-    let ex = exporter(opts.analysis.format, a.output.is_none() && output::stderr_color());
+    let ex = exporter(
+        opts.analysis.format,
+        a.output.is_none() && output::stderr_color(),
+    );
     let res = match &a.output {
         Some(path) => std::fs::File::create(path)
             .and_then(|mut f| ex.report(&report, &mut f).and_then(|()| f.flush()))
@@ -86,7 +95,8 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
         None => {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err);
-            ex.report(&report, &mut err).map_err(|e| output::write_err(e, "stderr"))
+            ex.report(&report, &mut err)
+                .map_err(|e| output::write_err(e, "stderr"))
         }
     };
     res?;

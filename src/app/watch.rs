@@ -1,8 +1,8 @@
 //! The watch loop: tick after tick from a live source into the tracker, the recording and the
 //! live lines, until a duration, a count, a signal or the processes' exit ends it.
 
-use super::signals::Stop;
 use super::output;
+use super::signals::Stop;
 use crate::config::{Analysis, Timing};
 use crate::error::Error;
 use crate::report::live::LiveLines;
@@ -59,7 +59,11 @@ pub fn watch<W: Write>(
     let interval = opts.timing.interval;
     let mut tracker = Tracker::new(opts.analysis.track.clone(), interval.as_secs_f64());
     let mut recorder = match &opts.record {
-        Some(p) => Some(Recorder::create(&p.to_string_lossy(), interval.as_secs_f64(), now_secs())?),
+        Some(p) => Some(Recorder::create(
+            &p.to_string_lossy(),
+            interval.as_secs_f64(),
+            now_secs(),
+        )?),
         None => None,
     };
     let start = Instant::now();
@@ -90,7 +94,11 @@ pub fn watch<W: Write>(
         if opts.timing.count.is_some_and(|c| n >= c) {
             break Ended::Count;
         }
-        if opts.timing.duration.is_some_and(|d| start.elapsed() + interval / 100 >= d) {
+        if opts
+            .timing
+            .duration
+            .is_some_and(|d| start.elapsed() + interval / 100 >= d)
+        {
             break Ended::Duration;
         }
         if source.live() == 0 && !opts.keep_waiting {

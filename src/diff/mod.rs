@@ -27,12 +27,16 @@ impl Delta {
 
     /// Fds that went away, replaced ones included.
     pub fn all_closed(&self) -> impl Iterator<Item = &Arc<FdEntry>> {
-        self.closed.iter().chain(self.replaced.iter().map(|r| &r.old))
+        self.closed
+            .iter()
+            .chain(self.replaced.iter().map(|r| &r.old))
     }
 
     /// Fds that appeared, replacing ones included.
     pub fn all_opened(&self) -> impl Iterator<Item = &Arc<FdEntry>> {
-        self.opened.iter().chain(self.replaced.iter().map(|r| &r.new))
+        self.opened
+            .iter()
+            .chain(self.replaced.iter().map(|r| &r.new))
     }
 
     pub fn opened_count(&self) -> usize {
@@ -102,7 +106,11 @@ pub fn diff(before: &[Arc<FdEntry>], after: &[Arc<FdEntry>]) -> Delta {
 
 /// Apply a delta to an fd list in fd order, giving the list after it (used to rebuild
 /// snapshots from a recording).
-pub fn apply(before: &[Arc<FdEntry>], closed_fds: &[i32], opened: &[Arc<FdEntry>]) -> Vec<Arc<FdEntry>> {
+pub fn apply(
+    before: &[Arc<FdEntry>],
+    closed_fds: &[i32],
+    opened: &[Arc<FdEntry>],
+) -> Vec<Arc<FdEntry>> {
     let mut closed: Vec<i32> = closed_fds.to_vec();
     closed.sort_unstable();
     let mut out: Vec<Arc<FdEntry>> = before
@@ -170,7 +178,10 @@ mod tests {
         let d = diff(&a, &b);
         assert_eq!(d.closed.iter().map(|e| e.fd).collect::<Vec<_>>(), vec![3]);
         assert_eq!(d.opened.iter().map(|e| e.fd).collect::<Vec<_>>(), vec![7]);
-        assert!(d.replaced.is_empty(), "equal content at the same fd is unchanged");
+        assert!(
+            d.replaced.is_empty(),
+            "equal content at the same fd is unchanged"
+        );
     }
 
     /// Regression for issue 3: a reused fd number must show as a close plus an open.

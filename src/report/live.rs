@@ -55,7 +55,9 @@ impl<W: Write> LiveLines<W> {
         for ev in &tick.events {
             match ev {
                 Event::First(s) => {
-                    let limit = s.fd_limit.soft.map_or("no limit".to_owned(), |l| format!("limit {}", human::count(l)));
+                    let limit = s.fd_limit.soft.map_or("no limit".to_owned(), |l| {
+                        format!("limit {}", human::count(l))
+                    });
                     let line = format!(
                         "watching pid {} ({}): {} fds, {}",
                         s.pid,
@@ -72,7 +74,11 @@ impl<W: Write> LiveLines<W> {
                 }
                 Event::Update { snapshot, delta } => {
                     let id = snapshot.proc_id();
-                    let prefix = if multi { format!("[{}] ", id.pid) } else { String::new() };
+                    let prefix = if multi {
+                        format!("[{}] ", id.pid)
+                    } else {
+                        String::new()
+                    };
                     if summarise {
                         self.summary(&prefix, id, delta.all_closed(), "-", tracker)?;
                         self.summary(&prefix, id, delta.all_opened(), "+", tracker)?;
@@ -98,9 +104,19 @@ impl<W: Write> LiveLines<W> {
                     .fd_limit
                     .soft
                     .filter(|&l| l > 0)
-                    .map(|l| format!(", {:.1}% of {}", n as f64 * 100.0 / l as f64, human::count(l)))
+                    .map(|l| {
+                        format!(
+                            ", {:.1}% of {}",
+                            n as f64 * 100.0 / l as f64,
+                            human::count(l)
+                        )
+                    })
                     .unwrap_or_default();
-                let who = if multi { format!("pid {} ", snapshot.pid) } else { String::new() };
+                let who = if multi {
+                    format!("pid {} ", snapshot.pid)
+                } else {
+                    String::new()
+                };
                 parts.push(format!(
                     "{who}{} fds (+{}/-{}{share})",
                     human::count(n),
@@ -145,5 +161,10 @@ impl<W: Write> LiveLines<W> {
 
 /// "17 file /srv/upload-17.pdf"
 pub fn entry_line(e: &FdEntry) -> String {
-    format!("{} {} {}", e.fd, e.kind(), escape_control(&describe::what(e)))
+    format!(
+        "{} {} {}",
+        e.fd,
+        e.kind(),
+        escape_control(&describe::what(e))
+    )
 }

@@ -14,7 +14,8 @@ pub struct Recorder<W: Write> {
 
 impl Recorder<std::fs::File> {
     pub fn create(path: &str, interval_secs: f64, started_at: f64) -> Result<Self, Error> {
-        let f = std::fs::File::create(path).map_err(|e| Error::io(&format!("create '{path}'"), &e))?;
+        let f =
+            std::fs::File::create(path).map_err(|e| Error::io(&format!("create '{path}'"), &e))?;
         Recorder::new(f, path, interval_secs, started_at)
     }
 }
@@ -41,7 +42,9 @@ impl<W: Write> Recorder<W> {
             .events
             .iter()
             .map(|e| match e {
-                Event::First(s) => ProcLine::Full { snapshot: s.clone() },
+                Event::First(s) => ProcLine::Full {
+                    snapshot: s.clone(),
+                },
                 Event::Update { snapshot, .. } if full => ProcLine::Full {
                     snapshot: snapshot.clone(),
                 },

@@ -17,7 +17,7 @@ fn new_table(header: &[&str]) -> CTable {
     let mut t = CTable::new();
     t.load_style(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.iter().map(|h| Cell::new(h)));
+        .set_header(header.iter().map(Cell::new));
     t
 }
 
@@ -80,7 +80,11 @@ impl Exporter for Table {
 
     fn report(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
         let multi = r.processes.len() > 1;
-        let pids: Vec<String> = r.processes.iter().map(|p| format!("{} ({})", p.pid, escape_control(&p.comm))).collect();
+        let pids: Vec<String> = r
+            .processes
+            .iter()
+            .map(|p| format!("{} ({})", p.pid, escape_control(&p.comm)))
+            .collect();
         writeln!(
             out,
             "fdiff: watched {} {} for {} ({} ticks, every {})",
@@ -94,7 +98,19 @@ impl Exporter for Table {
         if multi {
             header.push("PID");
         }
-        header.extend(["KIND", "GROUP", "START", "END", "PEAK", "OPENED", "CLOSED", "SURVIVORS", "RATE", "VERDICT", "TREND"]);
+        header.extend([
+            "KIND",
+            "GROUP",
+            "START",
+            "END",
+            "PEAK",
+            "OPENED",
+            "CLOSED",
+            "SURVIVORS",
+            "RATE",
+            "VERDICT",
+            "TREND",
+        ]);
         let mut t = new_table(&header);
         if self.color {
             t.enforce_styling();
@@ -102,7 +118,11 @@ impl Exporter for Table {
             t.force_no_tty();
         }
         // Groups that never changed are noise in a leak report; JSON keeps them all.
-        for g in r.groups.iter().filter(|g| g.leaking || g.opened > 0 || g.closed > 0) {
+        for g in r
+            .groups
+            .iter()
+            .filter(|g| g.leaking || g.opened > 0 || g.closed > 0)
+        {
             let mut row = vec![];
             if multi {
                 row.push(right(g.pid));
@@ -110,7 +130,9 @@ impl Exporter for Table {
             let verdict = if !g.leaking {
                 Cell::new("ok")
             } else if self.color {
-                Cell::new("LEAK").fg(comfy_table::Color::Red).add_attribute(comfy_table::Attribute::Bold)
+                Cell::new("LEAK")
+                    .fg(comfy_table::Color::Red)
+                    .add_attribute(comfy_table::Attribute::Bold)
             } else {
                 Cell::new("LEAK")
             };
@@ -138,7 +160,11 @@ impl Exporter for Table {
         if !leaking.is_empty() {
             writeln!(out)?;
             for g in &leaking {
-                let ex: Vec<String> = g.examples.iter().map(|e| escape_control(e).into_owned()).collect();
+                let ex: Vec<String> = g
+                    .examples
+                    .iter()
+                    .map(|e| escape_control(e).into_owned())
+                    .collect();
                 writeln!(
                     out,
                     "{} pid {}: {} {} grew {} → {} ({}), e.g. {}",
@@ -162,7 +188,11 @@ impl Exporter for Table {
                 escape_control(&ru.key),
                 human::rate(ru.rate_per_sec),
                 ru.pids.len(),
-                if ru.leaking { self.paint("leaking", "1;31") } else { "not leaking".to_owned() }
+                if ru.leaking {
+                    self.paint("leaking", "1;31")
+                } else {
+                    "not leaking".to_owned()
+                }
             )?;
         }
         writeln!(out)?;
@@ -178,7 +208,11 @@ impl Exporter for Table {
                 limit_text(p.fd_limit.soft, p.fd_limit.hard)
             )?;
             if let Some(at) = p.exited_at {
-                write!(out, "; exited {} after the watch began", human::duration(at - r.started_at.unwrap_or(at)))?;
+                write!(
+                    out,
+                    "; exited {} after the watch began",
+                    human::duration(at - r.started_at.unwrap_or(at))
+                )?;
             }
             writeln!(out)?;
             if let (Some(eta), Some(soft)) = (p.eta_to_limit_secs, p.fd_limit.soft) {
@@ -214,18 +248,41 @@ impl Exporter for Table {
                 human::duration(p.after_taken_at - p.before_taken_at)
             )?;
             if p.after_start_time.is_some() {
-                writeln!(out, "note: the two snapshots are of different processes that had the same pid")?;
+                writeln!(
+                    out,
+                    "note: the two snapshots are of different processes that had the same pid"
+                )?;
             }
             let mut t = new_table(&["", "FD", "KIND", "WHAT"]);
             for e in &p.closed {
-                t.add_row(vec![Cell::new("-"), right(e.fd), Cell::new(e.kind().as_str()), Cell::new(escape_control(&describe::what(e)))]);
+                t.add_row(vec![
+                    Cell::new("-"),
+                    right(e.fd),
+                    Cell::new(e.kind().as_str()),
+                    Cell::new(escape_control(&describe::what(e))),
+                ]);
             }
             for r in &p.replaced {
-                t.add_row(vec![Cell::new("-"), right(r.old.fd), Cell::new(r.old.kind().as_str()), Cell::new(escape_control(&describe::what(&r.old)))]);
-                t.add_row(vec![Cell::new("+"), right(r.new.fd), Cell::new(r.new.kind().as_str()), Cell::new(escape_control(&describe::what(&r.new)))]);
+                t.add_row(vec![
+                    Cell::new("-"),
+                    right(r.old.fd),
+                    Cell::new(r.old.kind().as_str()),
+                    Cell::new(escape_control(&describe::what(&r.old))),
+                ]);
+                t.add_row(vec![
+                    Cell::new("+"),
+                    right(r.new.fd),
+                    Cell::new(r.new.kind().as_str()),
+                    Cell::new(escape_control(&describe::what(&r.new))),
+                ]);
             }
             for e in &p.opened {
-                t.add_row(vec![Cell::new("+"), right(e.fd), Cell::new(e.kind().as_str()), Cell::new(escape_control(&describe::what(e)))]);
+                t.add_row(vec![
+                    Cell::new("+"),
+                    right(e.fd),
+                    Cell::new(e.kind().as_str()),
+                    Cell::new(escape_control(&describe::what(e))),
+                ]);
             }
             if t.row_count() == 0 {
                 writeln!(out, "no change")?;
@@ -248,10 +305,20 @@ impl Exporter for Table {
             }
         }
         for p in &d.only_before {
-            writeln!(out, "only in the first: pid {} ({})", p.pid, escape_control(&p.comm))?;
+            writeln!(
+                out,
+                "only in the first: pid {} ({})",
+                p.pid,
+                escape_control(&p.comm)
+            )?;
         }
         for p in &d.only_after {
-            writeln!(out, "only in the second: pid {} ({})", p.pid, escape_control(&p.comm))?;
+            writeln!(
+                out,
+                "only in the second: pid {} ({})",
+                p.pid,
+                escape_control(&p.comm)
+            )?;
         }
         Ok(())
     }

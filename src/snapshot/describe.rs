@@ -39,7 +39,11 @@ pub fn what(e: &FdEntry) -> String {
                     if let Some(l) = &s.local {
                         let _ = write!(out, " {l}");
                     }
-                    if let Some(r) = s.remote.as_deref().filter(|r| !r.ends_with(":0") && !r.ends_with(":*")) {
+                    if let Some(r) = s
+                        .remote
+                        .as_deref()
+                        .filter(|r| !r.ends_with(":0") && !r.ends_with(":*"))
+                    {
                         let _ = write!(out, " -> {r}");
                     }
                 }

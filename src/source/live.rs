@@ -1,17 +1,16 @@
 //! Live source: reads the open fds of a running process from /proc, tick after tick, decoding
 //! only what is new since the last tick.
 
+use super::{Event, Tick};
 use crate::error::Error;
 use crate::snapshot::classify::{Class, classify};
 use crate::snapshot::file::{FileStat, decode_memfd, decode_path};
 use crate::snapshot::socket::SocketDecoder;
 use crate::snapshot::{
-    Detail, FdEntry, FdError, FdLimit, PipeDetail, ProcId, SNAPSHOT_SCHEMA, Snapshot,
-    UnknownDetail, anon,
+    Detail, FdEntry, FdError, PipeDetail, ProcId, SNAPSHOT_SCHEMA, Snapshot, UnknownDetail, anon,
 };
 use crate::source::procinfo::{self, Stat};
 use crate::util::text_and_hex;
-use super::{Event, Tick};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, Dir, Mode, OFlags};
 use rustix::io::Errno;
@@ -198,7 +197,7 @@ impl LiveProc {
         self.current_stat()?;
         let fd_limit = read_file(self.pid_dir.as_fd(), "limits", &mut self.file_buf)
             .map(procinfo::parse_fd_limit)
-            .unwrap_or(FdLimit::default());
+            .unwrap_or_default();
         let taken_at = now_secs();
 
         let mut slots: Vec<Option<Arc<FdEntry>>> = Vec::with_capacity(prev.len() + 16);
@@ -497,49 +496,6 @@ pub fn now_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fd_names() {
-        assert_eq!(FdName::new(0).as_str(), "0");
-        assert_eq!(FdName::new(19999).as_str(), "19999");
-        assert_eq!(FdName::new(i32::MAX).as_str(), "2147483647");
-        assert_eq!(parse_fd(b"17"), Some(17));
-        assert_eq!(parse_fd(b"."), None);
-        assert_eq!(parse_fd(b"99999999999"), None);
-    }
-
-    #[test]
-    fn snapshot_of_self_sees_a_new_file_and_reuses_unchanged_entries() {
-        let mut proc = LiveProc::open(std::process::id() as i32).expect("open self");
-        let mut sockets = SocketDecoder::new();
-        let a = proc.snapshot(&[], &mut sockets).expect("snapshot");
-        let f = std::fs::File::open("/proc/self/cmdline").expect("open");
-        let b = proc.snapshot(&a.fds, &mut sockets).expect("snapshot");
-        use std::os::fd::AsRawFd;
-        let fd = f.as_raw_fd();
-        let e = b.fds.iter().find(|e| e.fd == fd).expect("new fd listed");
-        assert_eq!(e.kind(), crate::snapshot::Kind::File);
-        // Entries present in both are shared, not decoded again.
-        let shared = a
-            .fds
-            .iter()
-            .filter(|x| b.fds.iter().any(|y| Arc::ptr_eq(x, y)))
-            .count();
-        assert!(shared > 0);
-    }
-
-    #[test]
-    fn missing_pid_is_no_such_process() {
-        assert_eq!(
-            LiveProc::open(i32::MAX).err(),
-            Some(ProcError::NoSuchProcess { pid: i32::MAX })
-        );
-    }
-}
-
 /// The live source: every selected process, snapshotted each tick.
 pub struct LiveSource {
     selector: super::select::Selector,
@@ -602,10 +558,15 @@ impl LiveSource {
         match &self.selector.name {
             Some(re) => format!(
                 "no process matches {} '{}' (use --wait to wait for one)",
-                if self.selector.full { "--name --full" } else { "--name" },
+                if self.selector.full {
+                    "--name --full"
+                } else {
+                    "--name"
+                },
                 re.as_str()
             ),
-            None => "no process to watch: give --pid PID or --name REGEX (or try 'fdiff demo')".to_owned(),
+            None => "no process to watch: give --pid PID or --name REGEX (or try 'fdiff demo')"
+                .to_owned(),
         }
     }
 
@@ -630,18 +591,25 @@ impl LiveSource {
     pub fn next_tick(&mut self) -> Tick {
         let t = now_secs();
         if self.selector.is_dynamic() && self.started {
-            let watched: Vec<i32> = self.procs.iter().filter(|w| !w.gone).map(|w| w.proc.id().pid).collect();
+            let watched: Vec<i32> = self
+                .procs
+                .iter()
+                .filter(|w| !w.gone)
+                .map(|w| w.proc.id().pid)
+                .collect();
             for pid in self.selector.candidates(false, &watched) {
                 if watched.contains(&pid) {
                     continue;
                 }
                 match LiveProc::open(pid) {
                     // A pid seen before with another start time is a new process.
-                    Ok(p) if !self.procs.iter().any(|w| w.proc.id() == p.id()) => self.procs.push(Watched {
-                        proc: p,
-                        last: None,
-                        gone: false,
-                    }),
+                    Ok(p) if !self.procs.iter().any(|w| w.proc.id() == p.id()) => {
+                        self.procs.push(Watched {
+                            proc: p,
+                            last: None,
+                            gone: false,
+                        })
+                    }
                     Ok(_) => {}
                     Err(ProcError::PermissionDenied { .. }) => self.refuse(pid),
                     Err(_) => {}
@@ -669,12 +637,16 @@ impl LiveSource {
                             // Named by the user and unreadable from the start: nothing to watch.
                             self.fatal.get_or_insert(e.into_error());
                         } else {
-                            self.warnings.push(format!("{}; treating it as gone", e.into_error().message));
+                            self.warnings
+                                .push(format!("{}; treating it as gone", e.into_error().message));
                         }
                     }
                     w.gone = true;
                     w.last = None;
-                    events.push(Event::Exited { id: w.proc.id(), at: t });
+                    events.push(Event::Exited {
+                        id: w.proc.id(),
+                        at: t,
+                    });
                 }
             }
         }
@@ -691,10 +663,55 @@ impl LiveSource {
             match w.proc.snapshot(&[], &mut self.sockets) {
                 Ok(s) => out.push(s),
                 Err(ProcError::Gone) => {}
-                Err(e) if self.selector.pids.contains(&w.proc.id().pid) => return Err(e.into_error()),
+                Err(e) if self.selector.pids.contains(&w.proc.id().pid) => {
+                    return Err(e.into_error());
+                }
                 Err(e) => self.warnings.push(e.into_error().message),
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_names() {
+        assert_eq!(FdName::new(0).as_str(), "0");
+        assert_eq!(FdName::new(19999).as_str(), "19999");
+        assert_eq!(FdName::new(i32::MAX).as_str(), "2147483647");
+        assert_eq!(parse_fd(b"17"), Some(17));
+        assert_eq!(parse_fd(b"."), None);
+        assert_eq!(parse_fd(b"99999999999"), None);
+    }
+
+    #[test]
+    fn snapshot_of_self_sees_a_new_file_and_reuses_unchanged_entries() {
+        let mut proc = LiveProc::open(std::process::id() as i32).expect("open self");
+        let mut sockets = SocketDecoder::new();
+        let a = proc.snapshot(&[], &mut sockets).expect("snapshot");
+        let f = std::fs::File::open("/proc/self/cmdline").expect("open");
+        let b = proc.snapshot(&a.fds, &mut sockets).expect("snapshot");
+        use std::os::fd::AsRawFd;
+        let fd = f.as_raw_fd();
+        let e = b.fds.iter().find(|e| e.fd == fd).expect("new fd listed");
+        assert_eq!(e.kind(), crate::snapshot::Kind::File);
+        // Entries present in both are shared, not decoded again.
+        let shared = a
+            .fds
+            .iter()
+            .filter(|x| b.fds.iter().any(|y| Arc::ptr_eq(x, y)))
+            .count();
+        assert!(shared > 0);
+    }
+
+    #[test]
+    fn missing_pid_is_no_such_process() {
+        assert_eq!(
+            LiveProc::open(i32::MAX).err(),
+            Some(ProcError::NoSuchProcess { pid: i32::MAX })
+        );
     }
 }

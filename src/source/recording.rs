@@ -25,7 +25,11 @@ impl<R: BufRead> RecordingSource<R> {
         let mut lines = reader.split(b'\n').enumerate().peekable();
         let header = loop {
             match lines.next() {
-                None => return Err(Error::failed(format!("'{name}' is empty: it holds no recording"))),
+                None => {
+                    return Err(Error::failed(format!(
+                        "'{name}' is empty: it holds no recording"
+                    )));
+                }
                 Some((_, Err(e))) => return Err(Error::io(&format!("read '{name}'"), &e)),
                 Some((_, Ok(l))) if l.iter().all(u8::is_ascii_whitespace) => continue,
                 Some((i, Ok(l))) => match serde_json::from_slice::<Line>(&l) {
@@ -43,7 +47,14 @@ impl<R: BufRead> RecordingSource<R> {
                             i + 1
                         )));
                     }
-                    Err(e) => return Err(json_error(name, i + 1, &e, "a recording written by 'fdiff --record'")),
+                    Err(e) => {
+                        return Err(json_error(
+                            name,
+                            i + 1,
+                            &e,
+                            "a recording written by 'fdiff --record'",
+                        ));
+                    }
                 },
             }
         };
@@ -75,7 +86,11 @@ impl<R: BufRead> RecordingSource<R> {
             let tl = match parsed {
                 Ok(Line::Tick(t)) => t,
                 Ok(Line::Header(_)) => {
-                    return Err(Error::failed(format!("'{}' line {}: a second header line", self.name, i + 1)));
+                    return Err(Error::failed(format!(
+                        "'{}' line {}: a second header line",
+                        self.name,
+                        i + 1
+                    )));
                 }
                 // A crash mid-write leaves a cut last line: lose that tick, keep the rest.
                 Err(e) if last && (e.is_eof() || e.is_syntax()) => {
@@ -93,7 +108,11 @@ impl<R: BufRead> RecordingSource<R> {
         }
     }
 
-    fn rebuild(&mut self, tl: crate::snapshot::record::TickLine, lineno: usize) -> Result<Tick, Error> {
+    fn rebuild(
+        &mut self,
+        tl: crate::snapshot::record::TickLine,
+        lineno: usize,
+    ) -> Result<Tick, Error> {
         let mut events = Vec::with_capacity(tl.procs.len());
         for p in tl.procs {
             match p {
@@ -139,7 +158,11 @@ impl<R: BufRead> RecordingSource<R> {
                     self.state.insert(id, snapshot.clone());
                     events.push(Event::Update { snapshot, delta });
                 }
-                ProcLine::Exited { pid, start_time, at } => {
+                ProcLine::Exited {
+                    pid,
+                    start_time,
+                    at,
+                } => {
                     let id = ProcId { pid, start_time };
                     self.state.remove(&id);
                     events.push(Event::Exited { id, at });
@@ -202,7 +225,9 @@ pub fn load_snapshots(spec: &str) -> Result<Vec<Snapshot>, Error> {
     }
     let text = std::fs::read(spec).map_err(|e| Error::io(&format!("read '{spec}'"), &e))?;
     if text.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::failed(format!("'{spec}' is empty: it holds no snapshot")));
+        return Err(Error::failed(format!(
+            "'{spec}' is empty: it holds no snapshot"
+        )));
     }
     // A recording given without @N: say how to pick a tick.
     if text.starts_with(b"{\"type\":\"header\"") {
@@ -230,8 +255,9 @@ pub fn load_snapshots(spec: &str) -> Result<Vec<Snapshot>, Error> {
                 i + 1
             )));
         }
-        let s: Snapshot = serde_json::from_value(v)
-            .map_err(|e| Error::failed(format!("'{spec}': snapshot {} is malformed: {e}", i + 1)))?;
+        let s: Snapshot = serde_json::from_value(v).map_err(|e| {
+            Error::failed(format!("'{spec}': snapshot {} is malformed: {e}", i + 1))
+        })?;
         out.push(s);
     }
     Ok(out)

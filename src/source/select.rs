@@ -85,7 +85,10 @@ pub fn children_of(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     for t in rd.flatten() {
         if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
-            out.extend(text.split_ascii_whitespace().filter_map(|w| w.parse::<i32>().ok()));
+            out.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|w| w.parse::<i32>().ok()),
+            );
         }
     }
     out
@@ -97,7 +100,10 @@ mod tests {
 
     #[test]
     fn children_of_self_includes_a_spawned_child() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().expect("spawn sleep");
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("spawn sleep");
         let me = std::process::id() as i32;
         let kids = children_of(me);
         let ok = kids.contains(&(child.id() as i32));

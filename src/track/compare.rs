@@ -1,9 +1,9 @@
 //! Compare two sets of snapshots (`fdiff diff`): fds opened, closed and replaced, and the count
 //! change of every group, per process paired by pid and start time.
 
+use super::TrackOptions;
 use super::group::{self, Listeners};
 use super::model::{DIFF_SCHEMA, DiffReport, GroupChange, ProcRef, ProcessDiff};
-use super::TrackOptions;
 use crate::diff::diff;
 use crate::snapshot::{Kind, Snapshot};
 use std::collections::BTreeMap;
@@ -52,7 +52,8 @@ fn pair(a: &Snapshot, b: &Snapshot, opts: &TrackOptions) -> ProcessDiff {
         s.fds.iter().for_each(|e| l.add(e));
         let mut m: BTreeMap<(Kind, String), u64> = BTreeMap::new();
         for e in s.fds.iter().filter(|e| opts.keeps(e)) {
-            *m.entry((e.kind(), group::key(e, opts.group_by, &l))).or_default() += 1;
+            *m.entry((e.kind(), group::key(e, opts.group_by, &l)))
+                .or_default() += 1;
         }
         m
     };
@@ -76,7 +77,9 @@ fn pair(a: &Snapshot, b: &Snapshot, opts: &TrackOptions) -> ProcessDiff {
         .filter(|g| g.change != 0)
         .collect();
     groups.sort_by(|x, y| y.change.cmp(&x.change).then(x.key.cmp(&y.key)));
-    let keep = |v: Vec<std::sync::Arc<crate::snapshot::FdEntry>>| v.into_iter().filter(|e| opts.keeps(e)).collect();
+    let keep = |v: Vec<std::sync::Arc<crate::snapshot::FdEntry>>| {
+        v.into_iter().filter(|e| opts.keeps(e)).collect()
+    };
     ProcessDiff {
         pid: a.pid,
         comm: a.comm.clone(),

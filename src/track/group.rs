@@ -95,7 +95,11 @@ fn deleted(key: String, deleted: bool) -> String {
 fn socket_key(s: &SocketDetail, listeners: &Listeners) -> String {
     let state = s.state.as_deref().unwrap_or("");
     let with_state = |k: String| {
-        if state.is_empty() { k } else { format!("{k} {state}") }
+        if state.is_empty() {
+            k
+        } else {
+            format!("{k} {state}")
+        }
     };
     match s.proto.as_str() {
         "tcp" | "tcp6" | "udp" | "udp6" => {
@@ -108,7 +112,9 @@ fn socket_key(s: &SocketDetail, listeners: &Listeners) -> String {
                     let lport = port(local);
                     if let Some(l) = lport.and_then(|p| listeners.get(p)) {
                         with_state(format!("{} {l} <- *", s.proto))
-                    } else if lport.is_some_and(|p| p < 32768) && port(remote).is_some_and(|p| p >= 32768) {
+                    } else if lport.is_some_and(|p| p < 32768)
+                        && port(remote).is_some_and(|p| p >= 32768)
+                    {
                         // Not our listener but a well-known local port facing an ephemeral one:
                         // accepted on a listener this process inherited or passed on.
                         with_state(format!("{} {local} <- *", s.proto))
@@ -246,7 +252,9 @@ fn looks_random(s: &str) -> bool {
         .windows(2)
         .filter(|w| w[0].is_ascii_alphabetic() && w[1].is_ascii_digit())
         .count();
-    (digits > 0 && digit_islands >= 2) || (upper > 0 && lower > 0 && case_flips >= 2) || (digits >= 2 && lower + upper >= 3 && digit_islands >= 1 && !b[0].is_ascii_alphabetic())
+    (digits > 0 && digit_islands >= 2)
+        || (upper > 0 && lower > 0 && case_flips >= 2)
+        || (digits >= 2 && lower + upper >= 3 && digit_islands >= 1 && !b[0].is_ascii_alphabetic())
 }
 
 #[cfg(test)]
@@ -263,12 +271,21 @@ mod tests {
             ("/tmp/tmpa8F3kZ1q.json", "/tmp/tmp*.json"),
             ("/var/cache/0f9a8b7c6d5e4f30/data", "/var/cache/*/data"),
             ("/run/user/1000/bus", "/run/user/*/bus"),
-            ("/tmp/123e4567-e89b-12d3-a456-426614174000.lock", "/tmp/*-*-*-*-*.lock"),
+            (
+                "/tmp/123e4567-e89b-12d3-a456-426614174000.lock",
+                "/tmp/*-*-*-*-*.lock",
+            ),
             ("/var/log/nginx/access.log", "/var/log/nginx/access.log"),
-            ("/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x*_*-linux-gnu/libc.so.*"),
+            (
+                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                "/usr/lib/x*_*-linux-gnu/libc.so.*",
+            ),
             ("/dev/pts/3", "/dev/pts/*"),
             ("/tmp/session_Xy7aB2qP", "/tmp/session_*"),
-            ("/srv/docs/invoice-2024-0042.pdf", "/srv/docs/invoice-*-*.pdf"),
+            (
+                "/srv/docs/invoice-2024-0042.pdf",
+                "/srv/docs/invoice-*-*.pdf",
+            ),
             ("/tmp/naïve-1.txt", "/tmp/naïve-*.txt"),
         ];
         for (path, want) in cases {
@@ -278,7 +295,12 @@ mod tests {
 
     #[test]
     fn words_are_not_mistaken_for_random_ids() {
-        for p in ["/etc/passwd", "/srv/database.sqlite", "/tmp/fdiff-fixture/regular.txt", "/usr/share/zoneinfo/Europe/Berlin"] {
+        for p in [
+            "/etc/passwd",
+            "/srv/database.sqlite",
+            "/tmp/fdiff-fixture/regular.txt",
+            "/usr/share/zoneinfo/Europe/Berlin",
+        ] {
             assert_eq!(normalize_path(p), p);
         }
     }
@@ -305,14 +327,33 @@ mod tests {
         let listen = sock("tcp", "0.0.0.0:8080", Some("0.0.0.0:0"), "LISTEN");
         l.add(&listen);
         assert_eq!(key(&listen, GroupBy::Key, &l), "tcp 0.0.0.0:8080 LISTEN");
-        let accepted = sock("tcp", "10.0.0.2:8080", Some("10.0.0.9:51234"), "ESTABLISHED");
-        assert_eq!(key(&accepted, GroupBy::Key, &l), "tcp 0.0.0.0:8080 <- * ESTABLISHED");
-        let out = sock("tcp", "10.0.0.2:51234", Some("10.0.0.5:5432"), "ESTABLISHED");
-        assert_eq!(key(&out, GroupBy::Key, &l), "tcp -> 10.0.0.5:5432 ESTABLISHED");
+        let accepted = sock(
+            "tcp",
+            "10.0.0.2:8080",
+            Some("10.0.0.9:51234"),
+            "ESTABLISHED",
+        );
+        assert_eq!(
+            key(&accepted, GroupBy::Key, &l),
+            "tcp 0.0.0.0:8080 <- * ESTABLISHED"
+        );
+        let out = sock(
+            "tcp",
+            "10.0.0.2:51234",
+            Some("10.0.0.5:5432"),
+            "ESTABLISHED",
+        );
+        assert_eq!(
+            key(&out, GroupBy::Key, &l),
+            "tcp -> 10.0.0.5:5432 ESTABLISHED"
+        );
         let udp = sock("udp", "0.0.0.0:40123", None, "UNCONN");
         assert_eq!(key(&udp, GroupBy::Key, &l), "udp 0.0.0.0:* UNCONN");
         l.remove(&listen);
-        assert_eq!(key(&accepted, GroupBy::Key, &l), "tcp 10.0.0.2:8080 <- * ESTABLISHED");
+        assert_eq!(
+            key(&accepted, GroupBy::Key, &l),
+            "tcp 10.0.0.2:8080 <- * ESTABLISHED"
+        );
     }
 
     #[test]

@@ -332,7 +332,9 @@ impl Tracker {
                 survivors += g.survivors;
                 peak_sum += g.peak;
                 let pts: Vec<(usize, f64, f64)> = g.series.by_bucket().collect();
-                let Some(&(_, _, base)) = pts.first() else { continue };
+                let Some(&(_, _, base)) = pts.first() else {
+                    continue;
+                };
                 let mut last = 0.0;
                 let mut k = 0;
                 for (b, slot) in sum.iter_mut().enumerate() {
@@ -405,7 +407,14 @@ impl SnapMeta {
 }
 
 impl ProcTrack {
-    fn open(&mut self, e: &Arc<FdEntry>, opts: &TrackOptions, new: bool, bucket: usize, zero_at: Option<f64>) {
+    fn open(
+        &mut self,
+        e: &Arc<FdEntry>,
+        opts: &TrackOptions,
+        new: bool,
+        bucket: usize,
+        zero_at: Option<f64>,
+    ) {
         if !opts.keeps(e) {
             self.fds.insert(e.fd, FdSlot { group: None, new });
             return;
@@ -450,12 +459,20 @@ impl ProcTrack {
                 g.examples.push(ex);
             }
         }
-        self.fds.insert(e.fd, FdSlot { group: Some(gi), new });
+        self.fds.insert(
+            e.fd,
+            FdSlot {
+                group: Some(gi),
+                new,
+            },
+        );
     }
 
     fn close(&mut self, e: &Arc<FdEntry>) {
         self.listeners.remove(e);
-        let Some(slot) = self.fds.remove(&e.fd) else { return };
+        let Some(slot) = self.fds.remove(&e.fd) else {
+            return;
+        };
         let Some(gi) = slot.group else { return };
         let g = &mut self.groups[gi];
         g.count = g.count.saturating_sub(1);

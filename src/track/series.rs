@@ -27,10 +27,18 @@ impl Acc {
         }
     }
     fn mean_t(self) -> f64 {
-        if self.n == 0 { 0.0 } else { self.t / f64::from(self.n) }
+        if self.n == 0 {
+            0.0
+        } else {
+            self.t / f64::from(self.n)
+        }
     }
     fn mean(self) -> f64 {
-        if self.n == 0 { 0.0 } else { self.v / f64::from(self.n) }
+        if self.n == 0 {
+            0.0
+        } else {
+            self.v / f64::from(self.n)
+        }
     }
 }
 
@@ -77,7 +85,12 @@ impl Clock {
 
     /// Mean time of each bucket from `first` on, `len` of them.
     pub fn times(&self, first: usize, len: usize) -> Vec<f64> {
-        self.times.iter().skip(first).take(len).map(|a| a.mean_t()).collect()
+        self.times
+            .iter()
+            .skip(first)
+            .take(len)
+            .map(|a| a.mean_t())
+            .collect()
     }
 
     pub fn buckets(&self) -> usize {
@@ -98,7 +111,10 @@ impl Series {
     pub fn starting_at(first: usize, zero_at: Option<f64>) -> Series {
         Series {
             first,
-            vals: zero_at.map(|t| Acc { t, v: 0.0, n: 1 }).into_iter().collect(),
+            vals: zero_at
+                .map(|t| Acc { t, v: 0.0, n: 1 })
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -190,7 +206,10 @@ mod tests {
         let (t, y) = late.points();
         assert!(!t.is_empty());
         for (a, b) in t.iter().zip(&y) {
-            assert!((b - a).abs() < 1e-6, "a series started late stays aligned: {a} {b}");
+            assert!(
+                (b - a).abs() < 1e-6,
+                "a series started late stays aligned: {a} {b}"
+            );
         }
     }
 }

@@ -112,7 +112,9 @@ mod tests {
 
     /// Deterministic noise in [-amp, amp] (a small LCG, so the tests never flake).
     fn noise(seed: &mut u64, amp: f64) -> f64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 33) as f64 / (1u64 << 31) as f64 * 2.0 - 1.0) * amp
     }
 
@@ -163,7 +165,13 @@ mod tests {
 
     #[test]
     fn burst_closed_again_does_not_leak() {
-        let (t, y) = series(30, 1.0, |x| if (10.0..20.0).contains(&x) { 300.0 } else { 10.0 });
+        let (t, y) = series(30, 1.0, |x| {
+            if (10.0..20.0).contains(&x) {
+                300.0
+            } else {
+                10.0
+            }
+        });
         assert!(!judge(&t, &y, 0).leaking);
     }
 
