@@ -223,3 +223,6 @@ fn report_cmd(a: ReportArgs) -> Result<i32, Error> {
     render_report(&report, analysis.format)?;
     Ok(leak_code(&report, a.fail_on_leak))
 }
+
+#[cfg(test)]
+mod tests;

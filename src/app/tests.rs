@@ -1,0 +1,195 @@
+//! Pipeline tests on synthetic ticks: a recording read back gives the report the live run gave,
+//! and roll-ups judge growth spread over several processes.
+
+use super::watch::feed;
+use crate::diff::diff;
+use crate::report::record::Recorder;
+use crate::snapshot::{Detail, FdEntry, FdLimit, FileDetail, SNAPSHOT_SCHEMA, Snapshot};
+use crate::source::recording::RecordingSource;
+use crate::source::{Event, Tick};
+use crate::track::{TrackOptions, Tracker};
+use std::sync::Arc;
+
+fn file(fd: i32, path: &str) -> Arc<FdEntry> {
+    Arc::new(FdEntry {
+        fd,
+        target: path.to_owned(),
+        target_hex: None,
+        detail: Detail::File(FileDetail {
+            path: path.to_owned(),
+            ..FileDetail::default()
+        }),
+    })
+}
+
+fn snap(pid: i32, comm: &str, t: f64, fds: Vec<Arc<FdEntry>>) -> Snapshot {
+    Snapshot {
+        schema: SNAPSHOT_SCHEMA.to_owned(),
+        pid,
+        comm: comm.to_owned(),
+        cmdline: vec![comm.to_owned()],
+        start_time: 1000 + pid as u64,
+        taken_at: t,
+        fd_limit: FdLimit {
+            soft: Some(1024),
+            hard: Some(4096),
+        },
+        fds,
+        errors: Vec::new(),
+    }
+}
+
+/// Ticks of processes that each leak `per_tick[i]` files per tick (one per `every` ticks when
+/// `per_tick` is 0) and churn one file, with the last process exiting before the end.
+fn ticks(pids: &[i32], per_tick: usize, n: usize, exit_last_at: Option<usize>) -> Vec<Tick> {
+    let mut out = Vec::new();
+    let mut prev: Vec<Option<Snapshot>> = vec![None; pids.len()];
+    for k in 0..n {
+        let t = 1_000.0 + k as f64 * 0.5;
+        let mut events = Vec::new();
+        for (i, &pid) in pids.iter().enumerate() {
+            if exit_last_at.is_some_and(|x| i == pids.len() - 1 && k >= x) {
+                if prev[i].take().is_some() {
+                    events.push(Event::Exited {
+                        id: crate::snapshot::ProcId {
+                            pid,
+                            start_time: 1000 + pid as u64,
+                        },
+                        at: t,
+                    });
+                }
+                continue;
+            }
+            let mut fds = vec![
+                file(0, "/dev/null"),
+                file(3, &format!("/tmp/churn-{k}.tmp")),
+            ];
+            for j in 0..(k * per_tick) {
+                fds.push(file(10 + j as i32, &format!("/srv/upload-{j}.pdf")));
+            }
+            let s = snap(pid, "worker", t, fds);
+            events.push(match prev[i].take() {
+                None => Event::First(s.clone()),
+                Some(p) => Event::Update {
+                    delta: diff(&p.fds, &s.fds),
+                    snapshot: s.clone(),
+                },
+            });
+            prev[i] = Some(s);
+        }
+        out.push(Tick { t, events });
+    }
+    out
+}
+
+#[test]
+fn issue3_report_from_recording_equals_live_report() {
+    let ticks = ticks(&[10, 11], 2, 12, Some(8));
+    let mut live = Tracker::new(TrackOptions::default(), 0.5);
+    let mut buf = Vec::new();
+    {
+        let mut rec = Recorder::new(&mut buf, "mem", 0.5, 1_000.0).expect("recorder");
+        for t in &ticks {
+            feed(&mut live, t);
+            rec.tick(t).expect("write");
+        }
+    }
+    let mut src = RecordingSource::new("mem", std::io::Cursor::new(&buf)).expect("header");
+    let mut offline = Tracker::new(TrackOptions::default(), src.interval_secs());
+    while let Some(t) = src.next_tick().expect("tick") {
+        feed(&mut offline, &t);
+    }
+    let (a, b) = (live.report(), offline.report());
+    assert_eq!(
+        serde_json::to_value(&a).expect("json"),
+        serde_json::to_value(&b).expect("json")
+    );
+    assert!(a.leaking);
+    let p11 = a.processes.iter().find(|p| p.pid == 11).expect("pid 11");
+    assert!(p11.exited && p11.exited_at == Some(1_004.0));
+    let up = a
+        .groups
+        .iter()
+        .find(|g| g.pid == 10 && g.key == "/srv/upload-*.pdf")
+        .expect("upload group");
+    assert!(up.leaking && (up.rate_per_sec - 4.0).abs() < 0.01, "{up:?}");
+    let churn = a
+        .groups
+        .iter()
+        .find(|g| g.pid == 10 && g.key == "/tmp/churn-*.tmp")
+        .expect("churn");
+    assert!(!churn.leaking);
+    assert_eq!((churn.start, churn.end), (1, 1));
+}
+
+#[test]
+fn issue3_truncated_last_line_is_a_warning_not_an_error() {
+    let ticks = ticks(&[10], 1, 6, None);
+    let mut buf = Vec::new();
+    {
+        let mut rec = Recorder::new(&mut buf, "mem", 0.5, 1_000.0).expect("recorder");
+        for t in &ticks {
+            rec.tick(t).expect("write");
+        }
+    }
+    buf.truncate(buf.len() - 20);
+    let mut src = RecordingSource::new("mem", std::io::Cursor::new(&buf)).expect("header");
+    let mut n = 0;
+    while src.next_tick().expect("ticks before the cut").is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 5);
+    assert!(
+        src.warning
+            .as_deref()
+            .is_some_and(|w| w.contains("truncated"))
+    );
+}
+
+#[test]
+fn issue4_rollup_leaks_when_each_process_is_too_slow_alone() {
+    // Four workers, each gaining one fd every 4 ticks over 9 ticks: two each, too few to judge
+    // alone; together eight, steadily.
+    let pids = [20, 21, 22, 23];
+    let mut all = Vec::new();
+    let mut prev: Vec<Option<Snapshot>> = vec![None; 4];
+    for k in 0..9usize {
+        let t = 2_000.0 + k as f64;
+        let mut events = Vec::new();
+        for (i, &pid) in pids.iter().enumerate() {
+            // Staggered so the sum grows every tick.
+            let leaked = (k + i) / 4;
+            let mut fds = vec![file(0, "/dev/null")];
+            for j in 0..leaked {
+                fds.push(file(10 + j as i32, &format!("/srv/docs/invoice-{j}.pdf")));
+            }
+            let s = snap(pid, "gunicorn", t, fds);
+            events.push(match prev[i].take() {
+                None => Event::First(s.clone()),
+                Some(p) => Event::Update {
+                    delta: diff(&p.fds, &s.fds),
+                    snapshot: s.clone(),
+                },
+            });
+            prev[i] = Some(s);
+        }
+        all.push(Tick { t, events });
+    }
+    let mut tr = Tracker::new(TrackOptions::default(), 1.0);
+    for t in &all {
+        feed(&mut tr, t);
+    }
+    let r = tr.report();
+    assert!(
+        r.groups.iter().all(|g| !g.leaking),
+        "no process leaks alone"
+    );
+    let ru = r
+        .rollup
+        .iter()
+        .find(|r| r.key == "/srv/docs/invoice-*.pdf")
+        .expect("rollup");
+    assert_eq!(ru.pids, vec![20, 21, 22, 23]);
+    assert!(ru.leaking, "{ru:?}");
+    assert!(r.leaking);
+}
