@@ -29,9 +29,11 @@ impl Selector {
             out.extend(self.pids.iter().copied());
         }
         if let Some(re) = &self.name {
-            for pid in all_pids() {
-                if pid != me && self.matches(re, pid) {
-                    out.insert(pid);
+            if let Ok(procs) = procfs::process::all_processes() {
+                for p in procs.flatten() {
+                    if p.pid != me && self.matches(re, &p) {
+                        out.insert(p.pid);
+                    }
                 }
             }
         }
@@ -51,47 +53,31 @@ impl Selector {
         out
     }
 
-    fn matches(&self, re: &Regex, pid: i32) -> bool {
+    /// Name scans run once per tick over every process on the machine, not per fd, so
+    /// procfs's convenience is worth its cost here.
+    fn matches(&self, re: &Regex, p: &procfs::process::Process) -> bool {
         if self.full {
-            match std::fs::read(format!("/proc/{pid}/cmdline")) {
-                Ok(raw) => {
-                    let args = super::procinfo::parse_cmdline(&raw);
-                    re.is_match(&args.join(" "))
-                }
-                Err(_) => false,
-            }
+            p.cmdline().is_ok_and(|args| re.is_match(&args.join(" ")))
         } else {
-            match std::fs::read(format!("/proc/{pid}/comm")) {
-                Ok(raw) => re.is_match(String::from_utf8_lossy(&raw).trim_end_matches('\n')),
-                Err(_) => false,
-            }
+            p.stat().is_ok_and(|st| re.is_match(&st.comm))
         }
     }
-}
-
-fn all_pids() -> Vec<i32> {
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
 }
 
 /// Children of every thread of `pid` (/proc/PID/task/TID/children).
 pub fn children_of(pid: i32) -> Vec<i32> {
-    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+    let Ok(proc) = procfs::process::Process::new(pid) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for t in rd.flatten() {
-        if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
-            out.extend(
-                text.split_ascii_whitespace()
-                    .filter_map(|w| w.parse::<i32>().ok()),
-            );
-        }
-    }
-    out
+    let Ok(tasks) = proc.tasks() else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| t.children().ok())
+        .flatten()
+        .filter_map(|c| i32::try_from(c).ok())
+        .collect()
 }
 
 #[cfg(test)]
