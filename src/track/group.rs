@@ -252,7 +252,14 @@ fn looks_random(s: &str) -> bool {
         .windows(2)
         .filter(|w| w[0].is_ascii_alphabetic() && w[1].is_ascii_digit())
         .count();
-    (digits > 0 && digit_islands >= 2)
+    let letter_after_digit = b
+        .windows(2)
+        .any(|w| w[0].is_ascii_digit() && w[1].is_ascii_alphabetic());
+    // mkstemp fills six characters from [A-Za-z0-9]: case that changes mid-word, or digits
+    // inside letters; a Capitalized word or a word with a number at its end is not random.
+    let mkstemp_like = b.len() == 6 && (case_flips >= 1 || letter_after_digit);
+    mkstemp_like
+        || (digits > 0 && digit_islands >= 2)
         || (upper > 0 && lower > 0 && case_flips >= 2)
         || (digits >= 2 && lower + upper >= 3 && digit_islands >= 1 && !b[0].is_ascii_alphabetic())
 }
@@ -287,6 +294,8 @@ mod tests {
                 "/srv/docs/invoice-*-*.pdf",
             ),
             ("/tmp/naïve-1.txt", "/tmp/naïve-*.txt"),
+            ("/tmp/fdiff-fixture-nKh1CH/upload-7.pdf", "/tmp/fdiff-fixture-*/upload-*.pdf"),
+            ("/tmp/fdiff-fixture-XyZabQ/a", "/tmp/fdiff-fixture-*/a"),
         ];
         for (path, want) in cases {
             assert_eq!(normalize_path(path), want, "{path}");
