@@ -1064,10 +1064,12 @@ fn move_to(fd: OwnedFd, want: RawFd) -> OwnedFd {
 /// stdin; SIGKILL after 3 s. Returns the wait status as a shell would show it.
 fn end_worker(mut child: std::process::Child, kill: bool) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;
-    drop(child.stdin.take());
+    // One or the other: both at once would race two cleanups of the worker's directory.
     if kill {
         // SAFETY: plain kill(2) on our own unreaped child.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    } else {
+        drop(child.stdin.take());
     }
     let deadline = Instant::now() + Duration::from_secs(3);
     let status = loop {

