@@ -193,3 +193,36 @@ fn issue4_rollup_leaks_when_each_process_is_too_slow_alone() {
     assert!(ru.leaking, "{ru:?}");
     assert!(r.leaking);
 }
+
+/// A process first seen between fork and exec is reported under the program it exec'd, live
+/// and from a recording.
+#[test]
+fn issue4_exec_after_first_sight_renames_the_process() {
+    let mut ts = ticks(&[30], 1, 5, None);
+    for t in ts.iter_mut().skip(2) {
+        for e in &mut t.events {
+            if let Event::Update { snapshot, .. } = e {
+                snapshot.comm = "python3".to_owned();
+                snapshot.cmdline = vec!["python3".to_owned(), "app.py".to_owned()];
+            }
+        }
+    }
+    let mut live = Tracker::new(TrackOptions::default(), 0.5);
+    let mut buf = Vec::new();
+    {
+        let mut rec = Recorder::new(&mut buf, "mem", 0.5, 1_000.0).expect("recorder");
+        for t in &ts {
+            feed(&mut live, t);
+            rec.tick(t).expect("write");
+        }
+    }
+    let mut src = RecordingSource::new("mem", std::io::Cursor::new(&buf)).expect("header");
+    let mut offline = Tracker::new(TrackOptions::default(), 0.5);
+    while let Some(t) = src.next_tick().expect("tick") {
+        feed(&mut offline, &t);
+    }
+    for r in [live.report(), offline.report()] {
+        assert_eq!(r.processes[0].comm, "python3");
+        assert_eq!(r.processes[0].cmdline, vec!["python3", "app.py"]);
+    }
+}

@@ -9,7 +9,7 @@ use crate::report::live::LiveLines;
 use crate::report::record::Recorder;
 use crate::source::live::{LiveSource, now_secs};
 use crate::source::{Event, Tick};
-use crate::track::{Report, SnapMeta, Tracker};
+use crate::track::{Report, Tracker};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,7 +20,7 @@ pub fn feed(tracker: &mut Tracker, tick: &Tick) {
     for ev in &tick.events {
         match ev {
             Event::First(s) => tracker.first(s),
-            Event::Update { snapshot, delta } => tracker.update(&SnapMeta::of(snapshot), delta),
+            Event::Update { snapshot, delta } => tracker.update(snapshot, delta),
             Event::Exited { id, at } => tracker.exited(*id, *at),
         }
     }

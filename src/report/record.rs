@@ -10,6 +10,8 @@ pub struct Recorder<W: Write> {
     out: BufWriter<W>,
     name: String,
     ticks: u64,
+    /// Each process's name as last written, so a delta carries it only after an exec.
+    comms: std::collections::HashMap<crate::snapshot::ProcId, String>,
 }
 
 impl Recorder<std::fs::File> {
@@ -26,6 +28,7 @@ impl<W: Write> Recorder<W> {
             out: BufWriter::with_capacity(1 << 16, w),
             name: name.to_owned(),
             ticks: 0,
+            comms: std::collections::HashMap::new(),
         };
         r.line(&Line::Header(Header {
             schema: RECORDING_SCHEMA.to_owned(),
@@ -38,32 +41,49 @@ impl<W: Write> Recorder<W> {
 
     pub fn tick(&mut self, tick: &Tick) -> Result<(), Error> {
         let full = self.ticks % FULL_EVERY == 0;
-        let procs = tick
-            .events
-            .iter()
-            .map(|e| match e {
-                Event::First(s) => ProcLine::Full {
-                    snapshot: s.clone(),
-                },
-                Event::Update { snapshot, .. } if full => ProcLine::Full {
-                    snapshot: snapshot.clone(),
-                },
-                Event::Update { snapshot, delta } => ProcLine::Delta {
-                    pid: snapshot.pid,
-                    start_time: snapshot.start_time,
-                    taken_at: snapshot.taken_at,
-                    fd_limit: snapshot.fd_limit,
-                    closed: delta.all_closed().map(|e| e.fd).collect(),
-                    opened: delta.all_opened().cloned().collect(),
-                    errors: snapshot.errors.clone(),
-                },
-                Event::Exited { id, at } => ProcLine::Exited {
-                    pid: id.pid,
-                    start_time: id.start_time,
-                    at: *at,
-                },
-            })
-            .collect();
+        let comms = &mut self.comms;
+        let mut procs = Vec::with_capacity(tick.events.len());
+        for e in &tick.events {
+            procs.push(match e {
+                Event::First(s) => {
+                    comms.insert(s.proc_id(), s.comm.clone());
+                    ProcLine::Full {
+                        snapshot: s.clone(),
+                    }
+                }
+                Event::Update { snapshot, .. } if full => {
+                    comms.insert(snapshot.proc_id(), snapshot.comm.clone());
+                    ProcLine::Full {
+                        snapshot: snapshot.clone(),
+                    }
+                }
+                Event::Update { snapshot, delta } => {
+                    let renamed = comms.get(&snapshot.proc_id()) != Some(&snapshot.comm);
+                    if renamed {
+                        comms.insert(snapshot.proc_id(), snapshot.comm.clone());
+                    }
+                    ProcLine::Delta {
+                        pid: snapshot.pid,
+                        start_time: snapshot.start_time,
+                        taken_at: snapshot.taken_at,
+                        fd_limit: snapshot.fd_limit,
+                        closed: delta.all_closed().map(|e| e.fd).collect(),
+                        opened: delta.all_opened().cloned().collect(),
+                        errors: snapshot.errors.clone(),
+                        comm: renamed.then(|| snapshot.comm.clone()),
+                        cmdline: renamed.then(|| snapshot.cmdline.clone()),
+                    }
+                }
+                Event::Exited { id, at } => {
+                    comms.remove(id);
+                    ProcLine::Exited {
+                        pid: id.pid,
+                        start_time: id.start_time,
+                        at: *at,
+                    }
+                }
+            });
+        }
         self.line(&Line::Tick(TickLine {
             tick: self.ticks,
             t: tick.t,

@@ -50,6 +50,11 @@ pub enum ProcLine {
         opened: Vec<Arc<FdEntry>>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         errors: Vec<FdError>,
+        /// Set when the process exec'd since its previous line: its new name and command line.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comm: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cmdline: Option<Vec<String>>,
     },
     /// The process was gone at this tick.
     Exited { pid: i32, start_time: u64, at: f64 },

@@ -194,7 +194,15 @@ impl LiveProc {
         prev: &[Arc<FdEntry>],
         sockets: &mut SocketDecoder,
     ) -> Result<Snapshot, ProcError> {
-        self.current_stat()?;
+        let st = self.current_stat()?;
+        if st.comm != self.comm {
+            // It exec'd since it was first seen (a fork caught before its exec): name and
+            // command line are the new program's.
+            self.comm = st.comm;
+            self.cmdline = read_file(self.pid_dir.as_fd(), "cmdline", &mut self.file_buf)
+                .map(procinfo::parse_cmdline)
+                .unwrap_or_default();
+        }
         let fd_limit = read_file(self.pid_dir.as_fd(), "limits", &mut self.file_buf)
             .map(procinfo::parse_fd_limit)
             .unwrap_or_default();

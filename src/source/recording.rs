@@ -138,6 +138,8 @@ impl<R: BufRead> RecordingSource<R> {
                     closed,
                     opened,
                     errors,
+                    comm,
+                    cmdline,
                 } => {
                     let id = ProcId { pid, start_time };
                     let Some(prev) = self.state.get(&id) else {
@@ -148,13 +150,19 @@ impl<R: BufRead> RecordingSource<R> {
                     };
                     let fds = apply(&prev.fds, &closed, &opened);
                     let delta = diff(&prev.fds, &fds);
-                    let snapshot = Snapshot {
+                    let mut snapshot = Snapshot {
                         taken_at,
                         fd_limit,
                         fds,
                         errors,
                         ..prev.clone_meta()
                     };
+                    if let Some(c) = comm {
+                        snapshot.comm = c;
+                    }
+                    if let Some(c) = cmdline {
+                        snapshot.cmdline = c;
+                    }
                     self.state.insert(id, snapshot.clone());
                     events.push(Event::Update { snapshot, delta });
                 }

@@ -294,7 +294,10 @@ mod tests {
                 "/srv/docs/invoice-*-*.pdf",
             ),
             ("/tmp/naïve-1.txt", "/tmp/naïve-*.txt"),
-            ("/tmp/fdiff-fixture-nKh1CH/upload-7.pdf", "/tmp/fdiff-fixture-*/upload-*.pdf"),
+            (
+                "/tmp/fdiff-fixture-nKh1CH/upload-7.pdf",
+                "/tmp/fdiff-fixture-*/upload-*.pdf",
+            ),
             ("/tmp/fdiff-fixture-XyZabQ/a", "/tmp/fdiff-fixture-*/a"),
         ];
         for (path, want) in cases {

@@ -157,12 +157,16 @@ impl Tracker {
     }
 
     /// The changes of a known process since its last tick.
-    pub fn update(&mut self, snap_meta: &SnapMeta, delta: &Delta) {
-        let Some(&i) = self.index.get(&snap_meta.id) else {
+    pub fn update(&mut self, snap: &Snapshot, delta: &Delta) {
+        let Some(&i) = self.index.get(&snap.proc_id()) else {
             return;
         };
         let p = &mut self.procs[i];
-        p.fd_limit = snap_meta.fd_limit;
+        p.fd_limit = snap.fd_limit;
+        if p.comm != snap.comm {
+            p.comm.clone_from(&snap.comm);
+            p.cmdline.clone_from(&snap.cmdline);
+        }
         let bucket = self.clock.bucket();
         let prev_t = self.t_prev;
         for e in delta.all_closed() {
@@ -174,7 +178,7 @@ impl Tracker {
         for e in delta.all_opened() {
             p.open(e, &self.opts, true, bucket, prev_t);
         }
-        p.fds_now = snap_meta.fds as u64;
+        p.fds_now = snap.fds.len() as u64;
         p.fds_peak = p.fds_peak.max(p.fds_now);
     }
 
@@ -385,24 +389,6 @@ impl Tracker {
                 .then(a.key.cmp(&b.key))
         });
         out
-    }
-}
-
-/// What the tracker needs of a snapshot besides its delta.
-#[derive(Debug, Clone, Copy)]
-pub struct SnapMeta {
-    pub id: ProcId,
-    pub fd_limit: FdLimit,
-    pub fds: usize,
-}
-
-impl SnapMeta {
-    pub fn of(s: &Snapshot) -> SnapMeta {
-        SnapMeta {
-            id: s.proc_id(),
-            fd_limit: s.fd_limit,
-            fds: s.fds.len(),
-        }
     }
 }
 
