@@ -169,7 +169,7 @@ run_target() {
             if ((USE_CLI)); then
                 "${PIN1[@]}" "$FDIFF" --pid "$tpid" --interval "${ms}ms" --quiet >/dev/null 2>&1 &
             else
-                "${PIN1[@]}" "$WATCHLOOP" "$tpid" "$ms" 2>>"$TMP/watchloop.log" &
+                "${PIN1[@]}" "$WATCHLOOP" "$tpid" "$ms" 2> >(sed "s/^/$mode /" >>"$TMP/watchloop.log") &
             fi
             helper=$!
             ;;
@@ -182,6 +182,14 @@ run_target() {
     exec {GO}>&-
     wait "$tpid"
     if [[ -n $helper ]]; then
+        # A watcher notices the exit on its next tick and reports; give it that tick.
+        if [[ $mode == watch* ]]; then
+            local i
+            for ((i = 0; i < 25; i++)); do
+                kill -0 "$helper" 2>/dev/null || break
+                sleep 0.1
+            done
+        fi
         kill "$helper" 2>/dev/null || true
         wait "$helper" 2>/dev/null || true
     fi
