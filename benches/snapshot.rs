@@ -4,8 +4,8 @@
 //! `cargo bench --bench snapshot` for the full table, or `cargo bench --bench snapshot -- --quick`
 //! (also `FDIFF_BENCH_QUICK=1`) for a few-second smoke run that never fails on ratios.
 //!
-//! `FDIFF_BENCH_N=1000,10000` (and `FDIFF_BENCH_ROUNDS`) limit a full run to chosen sizes, for
-//! profiling. The fixture is `fdiff __fixture`, found through `FDIFF_BIN`, then the binary Cargo built
+//! `FDIFF_BENCH_N=1000,10000` (and `FDIFF_BENCH_ROUNDS`) limit a full run to chosen sizes and skip
+//! the memory phase, for profiling. The fixture is `fdiff __fixture`, found through `FDIFF_BIN`, then the binary Cargo built
 //! alongside this bench, then `target/{release,debug}/fdiff`.
 #![allow(clippy::unwrap_used)]
 
@@ -39,6 +39,7 @@ fn main() {
     let only: Option<Vec<usize>> = std::env::var("FDIFF_BENCH_N")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+    let profiling = only.is_some() && !quick;
     let sizes: Vec<(usize, usize)> = if quick {
         vec![(200, 3)]
     } else if let Some(only) = only {
@@ -68,12 +69,19 @@ fn main() {
         drop(fx);
     }
 
+    if profiling {
+        return finish(quick, failures);
+    }
     let (mem_n, ticks) = if quick { (200, 20) } else { (10_000, 1000) };
     let mut fx = Fixture::start(&bin);
     fx.fill(mem_n);
     memory(&mut fx, mem_n, ticks);
     drop(fx);
 
+    finish(quick, failures);
+}
+
+fn finish(quick: bool, failures: usize) {
     if quick {
         println!("\nquick mode: ratios are informational only");
     } else if failures > 0 {
