@@ -7,7 +7,8 @@ use crate::snapshot::classify::{Class, classify};
 use crate::snapshot::file::{FileStat, decode_memfd, decode_path};
 use crate::snapshot::socket::SocketDecoder;
 use crate::snapshot::{
-    Detail, FdEntry, FdError, PipeDetail, ProcId, SNAPSHOT_SCHEMA, Snapshot, UnknownDetail, anon,
+    Detail, FdEntry, FdError, FdLimit, PipeDetail, ProcId, SNAPSHOT_SCHEMA, Snapshot,
+    UnknownDetail, anon,
 };
 use crate::source::procinfo::{self, Stat};
 use crate::util::text_and_hex;
@@ -80,6 +81,9 @@ fn ptrace_hint() -> String {
     }
 }
 
+/// Ticks between reads of /proc/PID/limits.
+const LIMITS_EVERY: u64 = 10;
+
 /// Room for the longest link the kernel returns (PATH_MAX) plus one byte to detect truncation.
 const LINK_BUF: usize = 4097;
 
@@ -94,6 +98,9 @@ pub struct LiveProc {
     pid_dir: OwnedFd,
     fd_dir: Dir,
     fdinfo_dir: Option<OwnedFd>,
+    fd_limit: FdLimit,
+    /// Snapshots taken, for refreshing the limit now and then.
+    snapshots: u64,
     link_buf: Vec<u8>,
     file_buf: Vec<u8>,
 }
@@ -152,6 +159,8 @@ impl LiveProc {
             pid_dir,
             fd_dir,
             fdinfo_dir: None,
+            fd_limit: FdLimit::default(),
+            snapshots: 0,
             link_buf: vec![0; LINK_BUF],
             file_buf,
         })
@@ -194,18 +203,14 @@ impl LiveProc {
         prev: &[Arc<FdEntry>],
         sockets: &mut SocketDecoder,
     ) -> Result<Snapshot, ProcError> {
-        let st = self.current_stat()?;
-        if st.comm != self.comm {
-            // It exec'd since it was first seen (a fork caught before its exec): name and
-            // command line are the new program's.
-            self.comm = st.comm;
-            self.cmdline = read_file(self.pid_dir.as_fd(), "cmdline", &mut self.file_buf)
-                .map(procinfo::parse_cmdline)
+        // The limit rarely changes (prlimit), and /proc/PID/limits is formatted in full on every
+        // read: refresh it every few ticks, not every tick.
+        if self.snapshots % LIMITS_EVERY == 0 {
+            self.fd_limit = read_file(self.pid_dir.as_fd(), "limits", &mut self.file_buf)
+                .map(procinfo::parse_fd_limit)
                 .unwrap_or_default();
         }
-        let fd_limit = read_file(self.pid_dir.as_fd(), "limits", &mut self.file_buf)
-            .map(procinfo::parse_fd_limit)
-            .unwrap_or_default();
+        self.snapshots += 1;
         let taken_at = now_secs();
 
         let mut slots: Vec<Option<Arc<FdEntry>>> = Vec::with_capacity(prev.len() + 16);
@@ -294,8 +299,17 @@ impl LiveProc {
         }
         self.decode_pending(&mut slots, pending, sockets);
 
-        // A process that exited during the pass leaves a partial list: report the exit, not it.
-        self.current_stat()?;
+        // One stat read per tick, after the pass: a process that exited before or during it
+        // leaves an empty or partial list, which must be reported as the exit, not as closes.
+        let st = self.current_stat()?;
+        if st.comm != self.comm {
+            // It exec'd since it was first seen (a fork caught before its exec): name and
+            // command line are the new program's.
+            self.comm = st.comm;
+            self.cmdline = read_file(self.pid_dir.as_fd(), "cmdline", &mut self.file_buf)
+                .map(procinfo::parse_cmdline)
+                .unwrap_or_default();
+        }
         let mut fds: Vec<Arc<FdEntry>> = slots.into_iter().flatten().collect();
         if !fds.is_sorted_by_key(|e| e.fd) {
             fds.sort_by_key(|e| e.fd);
@@ -307,7 +321,7 @@ impl LiveProc {
             cmdline: self.cmdline.clone(),
             start_time: self.id.start_time,
             taken_at,
-            fd_limit,
+            fd_limit: self.fd_limit,
             fds,
             errors,
         })

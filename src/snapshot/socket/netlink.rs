@@ -41,6 +41,9 @@ const NETLINK_DIAG_MSG_LEN: usize = 28;
 
 /// NDIAG_PROTO_ALL: every netlink protocol in one dump.
 const NDIAG_PROTO_ALL: u8 = 255;
+// TCP states (include/net/tcp_states.h) of sockets that never have an fd.
+const TCP_TIME_WAIT: u32 = 6;
+const TCP_NEW_SYN_RECV: u32 = 12;
 
 enum Flow {
     Continue,
@@ -249,7 +252,12 @@ impl Diag {
                 family: af,
                 protocol,
                 extensions: ExtensionFlags::empty(),
-                states: inet::StateFlags::from_bits_retain(u32::MAX),
+                // TIME_WAIT and NEW_SYN_RECV entries are kernel-only mini sockets that no fd can
+                // name; a busy host holds thousands, and skipping them in the kernel keeps the
+                // dump's cost to sockets that could be ours.
+                states: inet::StateFlags::from_bits_retain(
+                    !(1 << TCP_TIME_WAIT) & !(1 << TCP_NEW_SYN_RECV),
+                ),
                 socket_id: if af == AF_INET {
                     SocketId::new_v4()
                 } else {
