@@ -43,7 +43,7 @@ impl Family {
         Family::Packet,
     ];
 
-    fn proto(self) -> &'static str {
+    pub(crate) fn proto(self) -> &'static str {
         match self {
             Family::Unix => "unix",
             Family::Tcp => "tcp",

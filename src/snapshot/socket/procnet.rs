@@ -6,19 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// The file under /proc/PID/net that lists sockets of `family`.
+/// The file under /proc/PID/net that lists sockets of `family`: named like the protocol.
 pub(super) fn file_name(family: Family) -> &'static str {
-    match family {
-        Family::Unix => "unix",
-        Family::Tcp => "tcp",
-        Family::Tcp6 => "tcp6",
-        Family::Udp => "udp",
-        Family::Udp6 => "udp6",
-        Family::Netlink => "netlink",
-        Family::Raw => "raw",
-        Family::Raw6 => "raw6",
-        Family::Packet => "packet",
-    }
+    family.proto()
 }
 
 /// Scans the tables of `families` (in that order) for the inodes in `wanted`, moving each one
