@@ -222,4 +222,7 @@ pub struct FixtureCliArgs {
     /// Start this schedule (repeatable): leak-file RATE, churn LEVEL RATE, …
     #[arg(long = "run", value_name = "SCHEDULE")]
     pub schedules: Vec<String>,
+    /// Process name to take.
+    #[arg(long)]
+    pub name: Option<String>,
 }

@@ -26,10 +26,16 @@ pub struct FixtureArgs {
     pub dir: Option<PathBuf>,
     /// Schedules to start before reading stdin (`--run "leak-file 10"`); ids 1, 2, ... in order.
     pub schedules: Vec<String>,
+    /// Process name (comm) to take, so a report names the program rather than "fdiff".
+    pub name: Option<String>,
 }
 
 /// Runs the fixture until stdin reaches EOF or a `quit` command; returns the process exit code.
 pub fn run(args: FixtureArgs) -> i32 {
+    if let Some(name) = &args.name {
+        let _ =
+            rustix::thread::set_name(&std::ffi::CString::new(name.as_str()).unwrap_or_default());
+    }
     // Parse first so a typo fails fast, before anything is created on disk.
     let mut schedules = Vec::with_capacity(args.schedules.len());
     for s in &args.schedules {

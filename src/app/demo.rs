@@ -49,7 +49,7 @@ pub fn run(a: DemoArgs) -> Result<i32, Error> {
     let format = config::format(a.format);
     let exe = std::env::current_exe().map_err(|e| Error::io("find the fdiff executable", &e))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("__fixture");
+    cmd.args(["__fixture", "--name", "leaky-demo"]);
     for s in SCHEDULES {
         cmd.args(["--run", s]);
     }

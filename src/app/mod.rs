@@ -41,6 +41,7 @@ where
         Some(Command::Fixture(a)) => Ok(crate::fixture::run(crate::fixture::FixtureArgs {
             dir: a.dir,
             schedules: a.schedules,
+            name: a.name,
         })),
     }
 }
