@@ -225,4 +225,7 @@ pub struct FixtureCliArgs {
     /// Process name to take.
     #[arg(long)]
     pub name: Option<String>,
+    /// Soft RLIMIT_NOFILE to set (default: raise it to the hard limit).
+    #[arg(long)]
+    pub limit: Option<u64>,
 }

@@ -28,6 +28,8 @@ pub struct FixtureArgs {
     pub schedules: Vec<String>,
     /// Process name (comm) to take, so a report names the program rather than "fdiff".
     pub name: Option<String>,
+    /// Soft RLIMIT_NOFILE to set instead of raising it to the hard limit.
+    pub limit: Option<u64>,
 }
 
 /// Runs the fixture until stdin reaches EOF or a `quit` command; returns the process exit code.
@@ -69,7 +71,7 @@ pub fn run(args: FixtureArgs) -> i32 {
     // SAFETY: `term` is initialised; the old-mask pointer may be null.
     let term_blocked =
         unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &term, std::ptr::null_mut()) } == 0;
-    raise_nofile_limit();
+    set_nofile_limit(args.limit);
 
     let dir = match make_work_dir(args.dir.as_deref()) {
         Ok(d) => d,
@@ -521,11 +523,18 @@ fn count_fds() -> usize {
     }
 }
 
-fn raise_nofile_limit() {
+/// The soft limit becomes `soft` (the demo plays a service with the usual 1,024), or the hard
+/// limit so `fill` can reach it.
+fn set_nofile_limit(soft: Option<u64>) {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut lim = getrlimit(Resource::Nofile);
-    if lim.current != lim.maximum {
-        lim.current = lim.maximum;
+    let want = match (soft, lim.maximum) {
+        (Some(s), Some(max)) => Some(s.min(max)),
+        (Some(s), None) => Some(s),
+        (None, max) => max,
+    };
+    if lim.current != want {
+        lim.current = want;
         if let Err(e) = setrlimit(Resource::Nofile, lim) {
             eprintln!("fdiff __fixture: cannot raise RLIMIT_NOFILE: {e}");
         }

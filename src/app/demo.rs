@@ -49,7 +49,7 @@ pub fn run(a: DemoArgs) -> Result<i32, Error> {
     let format = config::format(a.format);
     let exe = std::env::current_exe().map_err(|e| Error::io("find the fdiff executable", &e))?;
     let mut cmd = Command::new(exe);
-    cmd.args(["__fixture", "--name", "leaky-demo"]);
+    cmd.args(["__fixture", "--name", "leaky-demo", "--limit", "1024"]);
     for s in SCHEDULES {
         cmd.args(["--run", s]);
     }

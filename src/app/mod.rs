@@ -42,6 +42,7 @@ where
             dir: a.dir,
             schedules: a.schedules,
             name: a.name,
+            limit: a.limit,
         })),
     }
 }
