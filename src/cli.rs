@@ -26,6 +26,14 @@ Exit codes:
 
 Reading another user's fds needs root or CAP_SYS_PTRACE.";
 
+const RUN_AFTER_HELP: &str = "\
+Exit status: the command's own (128+N when signal N killed it, like a shell); with
+--fail-on-leak, 3 when a group leaks and the command itself succeeded; 127 when the command
+could not be started; 2 for a usage error. Ctrl-C and SIGTERM are passed to the command and the
+report is still printed.
+
+Example: fdiff run --fail-on-leak -- pytest -x";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "fdiff",
@@ -53,6 +61,7 @@ pub enum Command {
     /// Re-analyse a recording made with --record: the same report the live watch gave.
     Report(ReportArgs),
     /// Run a command, watch it and its descendants until it exits, and report.
+    #[command(after_help = RUN_AFTER_HELP)]
     Run(RunArgs),
     /// Watch a built-in leaky program for a few seconds and report: the first thing to try.
     Demo(DemoArgs),

@@ -185,7 +185,12 @@ impl Tracker {
     /// The process is gone (exited, or its pid now names another process).
     pub fn exited(&mut self, id: ProcId, at: f64) {
         if let Some(&i) = self.index.get(&id) {
-            self.procs[i].exited_at.get_or_insert(at);
+            let p = &mut self.procs[i];
+            p.exited_at.get_or_insert(at);
+            // Its groups and series stay for the report; the per-fd map is no longer needed,
+            // so a week of respawning workers does not pile up fd tables.
+            p.fds = HashMap::new();
+            p.listeners = Listeners::default();
         }
     }
 
