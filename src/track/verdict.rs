@@ -10,7 +10,7 @@ pub const MIN_GROWTH: f64 = 3.0;
 /// The slope must stand this many standard errors above zero.
 const MIN_T: f64 = 4.0;
 /// The second half of the watch must still grow at this share of the overall rate, so a pool
-/// that filled early and stayed flat is not a leak.
+/// that filled early and stayed flat is not a leak (and the last quarter must set a new high).
 const MIN_RECENT_SHARE: f64 = 0.25;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -46,6 +46,12 @@ pub fn judge(t: &[f64], y: &[f64], survivors: u64) -> Verdict {
     let half = n / 2;
     let recent = self::fit(&t[half..n], &y[half..n]).map_or(0.0, |f| f.slope);
     if recent < MIN_RECENT_SHARE * fit.slope {
+        return v;
+    }
+    // A leak is still setting new highs at the end; a pool that filled up (even late in the
+    // watch) and then held flat is not.
+    let max = |s: &[f64]| s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if max(&y[n - k..n]) <= max(&y[..n - k]) {
         return v;
     }
     v.leaking = true;
@@ -179,6 +185,14 @@ mod tests {
     fn pool_that_fills_then_stays_flat_does_not_leak() {
         let (t, y) = series(30, 1.0, |x| (2.0 + 4.0 * x).min(32.0));
         let v = judge(&t, &y, 30);
+        assert!(!v.leaking, "{v:?}");
+    }
+
+    #[test]
+    fn pool_that_fills_late_then_stays_flat_does_not_leak() {
+        // Grows for 70% of the watch, flat for the last 30%.
+        let (t, y) = series(40, 1.0, |x| (1.0 + x).min(28.0));
+        let v = judge(&t, &y, 28);
         assert!(!v.leaking, "{v:?}");
     }
 
