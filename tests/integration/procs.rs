@@ -14,9 +14,10 @@ fn run_sh(extra: &[&str], script: &str) -> std::process::Output {
     fdiff(&args)
 }
 
-/// A fixture that lives about 3 s: it exits when the pipe from `sleep` closes.
+/// A fixture that lives about 5 s (long enough for a dozen ticks on a loaded machine): it exits
+/// when the pipe from `sleep` closes.
 fn short_lived_fixture(schedule: &str) -> String {
-    format!("sleep 3 | '{FDIFF}' __fixture --run '{schedule}' > /dev/null")
+    format!("sleep 5 | '{FDIFF}' __fixture --run '{schedule}' > /dev/null")
 }
 
 #[test]
