@@ -369,7 +369,12 @@ impl LiveProc {
             slots[p.slot] = Some(Arc::new(entry(p.fd, &p.raw, detail)));
         }
         if !socket_inodes.is_empty() {
-            let details = sockets.decode(self.id.pid, &socket_inodes);
+            let pairs: Vec<(i32, u64)> = socket_slots
+                .iter()
+                .map(|s| s.1)
+                .zip(socket_inodes)
+                .collect();
+            let details = sockets.decode_fds(self.id.pid, &pairs);
             for ((slot, fd, raw), d) in socket_slots.into_iter().zip(details) {
                 slots[slot] = Some(Arc::new(entry(fd, &raw, Detail::Socket(d))));
             }

@@ -6,7 +6,13 @@
 //! follows the number of sockets asked for, not the number on the machine, as far as the
 //! kernel allows: unix sockets are looked up by inode, and every scan stops once all wanted
 //! inodes are found.
+//!
+//! TCP and UDP cannot be looked up by inode, so when the caller names the fds too
+//! (`decode_fds`) and only a few are wanted, inet and netlink sockets are asked one by one
+//! through a duplicate of the target's fd instead (see `getfd`), and the namespace-wide dumps
+//! serve only what that path could not decode.
 
+mod getfd;
 mod netlink;
 mod procnet;
 
@@ -65,11 +71,14 @@ pub(crate) enum Backend {
     Auto,
     NetlinkOnly,
     ProcOnly,
+    /// Only the per-fd duplicate (no fallback): what it cannot decode stays "unknown".
+    GetfdOnly,
 }
 
 /// Long-lived decoder; one per watch. Reuse netlink sockets and buffers across calls.
 pub struct SocketDecoder {
     diag: netlink::Diag,
+    getfd: getfd::Getfd,
     /// (dev, inode) of our own network namespace; `None` if it could not be read, in which
     /// case no process can be proven to share it and /proc is always used.
     self_netns: Option<(u64, u64)>,
@@ -86,6 +95,7 @@ impl SocketDecoder {
     pub fn new() -> Self {
         SocketDecoder {
             diag: netlink::Diag::new(),
+            getfd: getfd::Getfd::new(),
             self_netns: netns_id("/proc/self/ns/net"),
         }
     }
@@ -97,6 +107,48 @@ impl SocketDecoder {
         self.decode_with(pid, inodes, Backend::Auto)
     }
 
+    /// Like `decode`, for sockets named by (fd, inode) as listed in /proc/PID/fd: with the fd
+    /// numbers a few inet and netlink sockets can be asked one by one instead of by dumping
+    /// every socket of the namespace. One SocketDetail per pair, same order.
+    pub fn decode_fds(&mut self, pid: i32, socks: &[(i32, u64)]) -> Vec<SocketDetail> {
+        self.decode_fds_with(pid, socks, Backend::Auto)
+    }
+
+    pub(crate) fn decode_fds_with(
+        &mut self,
+        pid: i32,
+        socks: &[(i32, u64)],
+        backend: Backend,
+    ) -> Vec<SocketDetail> {
+        let mut wanted: HashSet<u64> = socks.iter().map(|s| s.1).collect();
+        let mut found: HashMap<u64, SocketDetail> = HashMap::with_capacity(wanted.len());
+        match backend {
+            Backend::GetfdOnly => self.getfd.lookup(pid, socks, &mut wanted, &mut found),
+            Backend::Auto if wanted.len() <= getfd::GETFD_MAX && self.getfd.usable(pid) => {
+                // Unix sockets first, by inode, as ever (only sock_diag knows their peer);
+                // then the duplicates; the tables only for what is left.
+                let mut families: &[Family] = &Family::ALL;
+                if self.netlink_usable(pid)
+                    && self
+                        .diag
+                        .lookup(Family::Unix, &mut wanted, &mut found)
+                        .is_ok()
+                {
+                    // Unix is first in ALL.
+                    families = &Family::ALL[1..];
+                }
+                if !wanted.is_empty() {
+                    self.getfd.lookup(pid, socks, &mut wanted, &mut found);
+                }
+                if !wanted.is_empty() {
+                    self.lookup(pid, families, &mut wanted, &mut found, backend);
+                }
+            }
+            _ => self.lookup(pid, &Family::ALL, &mut wanted, &mut found, backend),
+        }
+        assemble(socks.iter().map(|s| s.1), &found)
+    }
+
     pub(crate) fn decode_with(
         &mut self,
         pid: i32,
@@ -105,37 +157,46 @@ impl SocketDecoder {
     ) -> Vec<SocketDetail> {
         let mut wanted: HashSet<u64> = inodes.iter().copied().collect();
         let mut found: HashMap<u64, SocketDetail> = HashMap::with_capacity(wanted.len());
+        if backend != Backend::GetfdOnly {
+            self.lookup(pid, &Family::ALL, &mut wanted, &mut found, backend);
+        }
+        assemble(inodes.iter().copied(), &found)
+    }
+
+    /// The table path: sock_diag for `families` where it can answer, /proc/PID/net for the rest.
+    fn lookup(
+        &mut self,
+        pid: i32,
+        families: &[Family],
+        wanted: &mut HashSet<u64>,
+        found: &mut HashMap<u64, SocketDetail>,
+        backend: Backend,
+    ) {
         let mut proc_families: Vec<Family> = Vec::new();
         let netlink = match backend {
-            Backend::ProcOnly => false,
+            Backend::ProcOnly | Backend::GetfdOnly => false,
             Backend::NetlinkOnly => true,
-            Backend::Auto => !self.diag.is_disabled() && self.same_netns(pid),
+            Backend::Auto => self.netlink_usable(pid),
         };
         if netlink {
-            for family in Family::ALL {
+            for &family in families {
                 if wanted.is_empty() {
                     break;
                 }
-                if self.diag.lookup(family, &mut wanted, &mut found).is_err() {
+                if self.diag.lookup(family, wanted, found).is_err() {
                     proc_families.push(family);
                 }
             }
         } else {
-            proc_families.extend(Family::ALL);
+            proc_families.extend(families);
         }
         if backend != Backend::NetlinkOnly && !wanted.is_empty() {
-            procnet::lookup(pid, &proc_families, &mut wanted, &mut found);
+            procnet::lookup(pid, &proc_families, wanted, found);
         }
-        inodes
-            .iter()
-            .map(|&inode| {
-                found.get(&inode).cloned().unwrap_or_else(|| SocketDetail {
-                    proto: "unknown".to_string(),
-                    inode,
-                    ..Default::default()
-                })
-            })
-            .collect()
+    }
+
+    fn netlink_usable(&self, pid: i32) -> bool {
+        !self.diag.is_disabled() && self.same_netns(pid)
     }
 
     /// sock_diag answers for the caller's namespace only, so it is used for `pid` only when
@@ -146,6 +207,22 @@ impl SocketDecoder {
             None => false,
         }
     }
+}
+
+/// One SocketDetail per inode, in order; inodes not found get proto "unknown".
+fn assemble(
+    inodes: impl Iterator<Item = u64>,
+    found: &HashMap<u64, SocketDetail>,
+) -> Vec<SocketDetail> {
+    inodes
+        .map(|inode| {
+            found.get(&inode).cloned().unwrap_or_else(|| SocketDetail {
+                proto: "unknown".to_string(),
+                inode,
+                ..Default::default()
+            })
+        })
+        .collect()
 }
 
 fn netns_id(path: &str) -> Option<(u64, u64)> {

@@ -2,7 +2,7 @@
 
 use super::*;
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram, UnixListener, UnixStream};
 
@@ -28,8 +28,42 @@ fn comparable(d: &SocketDetail) -> SocketDetail {
     }
 }
 
+/// (fd, inode) of one socket.
+fn pair_of(x: &impl AsFd) -> (i32, u64) {
+    (x.as_fd().as_raw_fd(), ino(x))
+}
+
+/// (fd, inode) of every socket in `keep` (each kept value is one of the fixture's types).
+fn fds_of(keep: &[Box<dyn std::any::Any>]) -> Vec<(i32, u64)> {
+    keep.iter()
+        .filter_map(|k| {
+            Some(if let Some(x) = k.downcast_ref::<TcpListener>() {
+                pair_of(x)
+            } else if let Some(x) = k.downcast_ref::<TcpStream>() {
+                pair_of(x)
+            } else if let Some(x) = k.downcast_ref::<UdpSocket>() {
+                pair_of(x)
+            } else if let Some(x) = k.downcast_ref::<UnixStream>() {
+                pair_of(x)
+            } else if let Some(x) = k.downcast_ref::<UnixListener>() {
+                pair_of(x)
+            } else if let Some(x) = k.downcast_ref::<UnixDatagram>() {
+                pair_of(x)
+            } else if let Some(x) = k.downcast_ref::<OwnedFd>() {
+                pair_of(x)
+            } else if let Some(x) = k.downcast_ref::<netlink_sys::Socket>() {
+                pair_of(x)
+            } else {
+                return None;
+            })
+        })
+        .collect()
+}
+
 struct Fixture {
     _keep: Vec<Box<dyn std::any::Any>>,
+    /// (fd, inode) of every socket, for `decode_fds`.
+    fds: Vec<(i32, u64)>,
     _dir: tempfile::TempDir,
     tcp_listen: u64,
     tcp_client: u64,
@@ -48,6 +82,9 @@ struct Fixture {
     unix_dgram: u64,
     tcp6: Option<(u64, u16)>,
     netlink_route: u64,
+    /// Checked only by comparing sources: (v4-mapped accepted tcp6, udp6 sockets).
+    mapped: Option<u64>,
+    udp6: Vec<u64>,
 }
 
 fn fixture() -> Fixture {
@@ -110,14 +147,38 @@ fn fixture() -> Fixture {
         (i, port)
     });
 
+    // Dual-stack: a v4 client accepted on an AF_INET6 listener has a v4-mapped address.
+    let mut mapped = None;
+    if let Ok(l6) = TcpListener::bind("[::]:0") {
+        let port = l6.local_addr().map(|a| a.port()).unwrap_or(0);
+        if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
+            let (s6, _) = l6.accept().expect("accept v6");
+            mapped = Some(ino(&s6));
+            keep.push(Box::new(c));
+            keep.push(Box::new(s6));
+        }
+        keep.push(Box::new(l6));
+    }
+    let mut udp6 = Vec::new();
+    if let (Ok(a), Ok(b)) = (UdpSocket::bind("[::1]:0"), UdpSocket::bind("[::1]:0")) {
+        if let Ok(addr) = a.local_addr() {
+            b.connect(addr).expect("udp6 connect");
+        }
+        udp6.extend([ino(&a), ino(&b)]);
+        keep.push(Box::new(a));
+        keep.push(Box::new(b));
+    }
+
     let mut nl = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE).expect("netlink");
     // The kernel lists netlink sockets only once bound (explicitly or by a first send).
     nl.bind_auto().expect("netlink bind");
     let netlink_route = ino(&nl);
     keep.push(Box::new(nl));
 
+    let fds = fds_of(&keep);
     Fixture {
         _keep: keep,
+        fds,
         _dir: dir,
         tcp_listen,
         tcp_client,
@@ -136,6 +197,8 @@ fn fixture() -> Fixture {
         unix_dgram,
         tcp6,
         netlink_route,
+        mapped,
+        udp6,
     }
 }
 
@@ -157,6 +220,8 @@ impl Fixture {
             self.netlink_route,
         ];
         v.extend(self.tcp6.map(|t| t.0));
+        v.extend(self.mapped);
+        v.extend(&self.udp6);
         v
     }
 
@@ -337,6 +402,153 @@ fn missing_process_gives_unknown() {
     // Pid numbers stop well below i32::MAX (pid_max is at most 4194304).
     let v = dec.decode(i32::MAX, &[12345]);
     assert_eq!(v[0].proto, "unknown");
+}
+
+fn is_unix(d: &SocketDetail) -> bool {
+    d.proto == "unix"
+}
+
+#[test]
+fn getfd_agrees_with_the_dump_field_by_field() {
+    let f = fixture();
+    let mut dec = SocketDecoder::new();
+    let inodes: Vec<u64> = f.fds.iter().map(|p| p.1).collect();
+    let dump = dec.decode_with(pid(), &inodes, Backend::NetlinkOnly);
+    let getfd = dec.decode_fds_with(pid(), &f.fds, Backend::GetfdOnly);
+    assert_eq!(getfd.len(), dump.len());
+    let mut compared = 0;
+    for (g, d) in getfd.iter().zip(&dump) {
+        if is_unix(d) {
+            // Left to sock_diag (only it knows the peer).
+            assert_eq!(g.proto, "unknown", "{d:?}");
+        } else {
+            assert_ne!(d.proto, "unknown");
+            assert_eq!(g, d);
+            compared += 1;
+        }
+    }
+    // tcp listen/client/accepted, udp x2, netlink, at least.
+    assert!(compared >= 6, "{compared}");
+    if let Some(m) = f.mapped {
+        let d = get(&getfd, m);
+        assert_eq!(d.proto, "tcp6");
+        assert!(
+            d.local
+                .as_deref()
+                .is_some_and(|l| l.starts_with("[::ffff:127.0.0.1]:"))
+        );
+    }
+    for &u in &f.udp6 {
+        assert_eq!(get(&getfd, u).proto, "udp6");
+    }
+    // Auto: unix by sock_diag (peers included), the rest by duplicate; same answers.
+    f.check_common(&dec.decode_fds(pid(), &f.fds));
+    assert_eq!(dec.decode_fds(pid(), &f.fds), dump);
+}
+
+#[test]
+fn decode_fds_without_getfd_is_the_dump() {
+    let f = fixture();
+    let mut dec = SocketDecoder::new();
+    dec.getfd.disable();
+    let inodes: Vec<u64> = f.fds.iter().map(|p| p.1).collect();
+    let dump = dec.decode_with(pid(), &inodes, Backend::NetlinkOnly);
+    assert_eq!(dec.decode_fds(pid(), &f.fds), dump);
+    assert!(
+        dec.decode_fds_with(pid(), &f.fds, Backend::GetfdOnly)
+            .iter()
+            .all(|d| d.proto == "unknown")
+    );
+}
+
+#[test]
+fn a_reused_fd_number_is_not_misdecoded() {
+    let f = fixture();
+    let client_fd = f
+        .fds
+        .iter()
+        .find(|p| p.1 == f.tcp_client)
+        .expect("client fd")
+        .0;
+    let mut dec = SocketDecoder::new();
+    // The listener's inode at the client's fd, as if the fd number had been reused.
+    let wrong = [(client_fd, f.tcp_listen), (i32::MAX, f.udp_unconn)];
+    let only = dec.decode_fds_with(pid(), &wrong, Backend::GetfdOnly);
+    assert!(only.iter().all(|d| d.proto == "unknown"), "{only:?}");
+    let auto = dec.decode_fds(pid(), &wrong);
+    let dump = dec.decode_with(pid(), &[f.tcp_listen, f.udp_unconn], Backend::NetlinkOnly);
+    assert_eq!(auto, dump);
+    assert_eq!(auto[0].state.as_deref(), Some("LISTEN"));
+    assert_eq!(auto[1].proto, "udp");
+    // The path is still used afterwards.
+    assert!(dec.getfd.usable(pid()));
+}
+
+#[test]
+fn getfd_decodes_sockets_no_table_lists() {
+    // Neither bound nor connected: in no hash table, so no dump or /proc table has it.
+    let s: OwnedFd = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Stream,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    let mut dec = SocketDecoder::new();
+    let v = dec.decode_fds(pid(), &[pair_of(&s)]);
+    assert_eq!(v[0].proto, "tcp");
+    assert_eq!(v[0].state.as_deref(), Some("CLOSE"));
+    assert_eq!(v[0].local.as_deref(), Some("0.0.0.0:0"));
+    assert_eq!(v[0].remote, None);
+    let dump = dec.decode_with(pid(), &[ino(&s)], Backend::Auto);
+    assert_eq!(dump[0].proto, "unknown");
+}
+
+/// A process with 10 new TCP sockets next to ~5,000 established sockets it does not want:
+/// `cargo test --lib snapshot::socket::tests::timing_getfd -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn timing_getfd_vs_dump() {
+    use std::time::Instant;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut others = Vec::new();
+    for _ in 0..2500 {
+        let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (s, _) = listener.accept().expect("accept");
+        others.push((c, s));
+    }
+    let mut mine = Vec::new();
+    for _ in 0..5 {
+        let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (s, _) = listener.accept().expect("accept");
+        mine.push(c);
+        mine.push(s);
+    }
+    let socks: Vec<(i32, u64)> = mine.iter().map(pair_of).collect();
+    let inodes: Vec<u64> = socks.iter().map(|p| p.1).collect();
+    println!("{} other sockets, {} wanted", others.len() * 2, socks.len());
+    let mut dec = SocketDecoder::new();
+    let rounds = 50;
+    let a = dec.decode_fds(pid(), &socks);
+    let b = dec.decode_with(pid(), &inodes, Backend::Auto);
+    assert_eq!(a, b);
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let v = dec.decode_fds(pid(), &socks);
+        assert!(v.iter().all(|d| d.proto == "tcp"));
+    }
+    let getfd = t.elapsed() / rounds;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let v = dec.decode_with(pid(), &inodes, Backend::Auto);
+        assert!(v.iter().all(|d| d.proto == "tcp"));
+    }
+    let dump = t.elapsed() / rounds;
+    println!(
+        "10 new tcp: getfd {getfd:>10.2?}  dump {dump:>10.2?}  dump/getfd = {:.1}",
+        dump.as_secs_f64() / getfd.as_secs_f64()
+    );
 }
 
 /// Timing of netlink against /proc on ~2,000 in-process sockets:

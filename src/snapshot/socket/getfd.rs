@@ -1,0 +1,312 @@
+//! Per-socket decoding of a few inet (and netlink) sockets through a duplicate of the
+//! target's fd (`pidfd_getfd`), so that a process with ten new sockets next to 50,000 sockets
+//! of other processes does not pay for a dump of the 50,000: TCP and UDP cannot be looked up
+//! by inode with sock_diag, and /proc/net is a full table as well.
+//!
+//! Why this is acceptable to do to a process we only observe:
+//! - It needs PTRACE_MODE_ATTACH over the target (root, CAP_SYS_PTRACE, or the same user with
+//!   Yama ptrace_scope 0), the same right a debugger needs; without it the kernel says EPERM
+//!   and the dump path is used for that pid from then on.
+//! - It neither stops nor traces the target; the target's fd table is only read.
+//! - Only read-only queries are made on the duplicate (getsockname, SO_PEERNAME, SO_DOMAIN,
+//!   SO_TYPE, SO_PROTOCOL, TCP_INFO), and it is closed right after them, microseconds later.
+//!   If the target closes its fd inside that window, the socket's release (FIN, freeing the
+//!   port) waits for our close: a delay of microseconds, never a leak.
+//! - Receiving a socket fd (as with SCM_RIGHTS) makes the kernel re-tag it with the
+//!   *receiver's* cgroup v1 net_cls classid and net_prio index. Where those controllers are
+//!   not mounted every task has the same values and the re-tag changes nothing; where they
+//!   are mounted it could reroute or reprioritise the target's traffic, so this path is then
+//!   never used.
+
+use super::procnet::{remote_endpoint, udp_state_name};
+use super::{fmt_endpoint, netlink_family_name, tcp_state_name};
+use crate::snapshot::model::SocketDetail;
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+/// Up to this many wanted sockets, each is duplicated and asked directly; beyond it one dump
+/// per table is cheaper than that many round trips.
+pub(super) const GETFD_MAX: usize = 64;
+
+/// Pids refused are remembered so as not to ask again each tick; past this many the list is
+/// started over rather than grown without bound.
+const DENIED_MAX: usize = 4096;
+
+pub(super) struct Getfd {
+    /// pidfd of the last process asked about (one decoder serves every watched process; a
+    /// pidfd is cheap to reopen, and keeping one per process would hold fds of dead ones).
+    cached: Option<(i32, OwnedFd)>,
+    /// Pids whose fds we may not take (EPERM/EACCES): the dump path serves them.
+    denied: HashSet<i32>,
+    /// The kernel lacks pidfd_getfd (before 5.6), or duplicating would re-tag sockets.
+    disabled: bool,
+}
+
+impl Getfd {
+    pub(super) fn new() -> Self {
+        Getfd {
+            cached: None,
+            denied: HashSet::new(),
+            disabled: net_cgroup_v1_mounted(),
+        }
+    }
+
+    /// Test hook: as if pidfd_getfd did not exist.
+    #[cfg(test)]
+    pub(super) fn disable(&mut self) {
+        self.disabled = true;
+    }
+
+    pub(super) fn usable(&self, pid: i32) -> bool {
+        !self.disabled && !self.denied.contains(&pid)
+    }
+
+    fn pidfd(&mut self, pid: i32) -> Result<BorrowedFd<'_>, Errno> {
+        if self.cached.as_ref().map(|c| c.0) != Some(pid) {
+            self.cached = None;
+            let p = Pid::from_raw(pid).ok_or(Errno::SRCH)?;
+            let fd = rustix::process::pidfd_open(p, PidfdFlags::empty())?;
+            self.cached = Some((pid, fd));
+        }
+        match &self.cached {
+            Some((_, fd)) => Ok(fd.as_fd()),
+            None => Err(Errno::SRCH),
+        }
+    }
+
+    /// Stops using the pidfd path for `pid` (or at all) after an error that will recur.
+    fn refuse(&mut self, pid: i32, e: Errno) {
+        self.cached = None;
+        match e {
+            Errno::NOSYS => self.disabled = true,
+            Errno::PERM | Errno::ACCESS => {
+                if self.denied.len() >= DENIED_MAX {
+                    self.denied.clear();
+                }
+                self.denied.insert(pid);
+            }
+            _ => {}
+        }
+    }
+
+    /// Decodes the sockets of `socks` (fd, inode) whose inode is in `wanted`, moving hits into
+    /// `found`. Whatever it cannot decode exactly (unix sockets, raw, packet, an fd closed or
+    /// reused since it was listed, any error) stays in `wanted` for the other paths.
+    pub(super) fn lookup(
+        &mut self,
+        pid: i32,
+        socks: &[(i32, u64)],
+        wanted: &mut HashSet<u64>,
+        found: &mut HashMap<u64, SocketDetail>,
+    ) {
+        if !self.usable(pid) {
+            return;
+        }
+        for &(fd, inode) in socks {
+            if !wanted.contains(&inode) {
+                continue;
+            }
+            let dup = match self.pidfd(pid) {
+                Ok(pidfd) => rustix::process::pidfd_getfd(pidfd, fd, PidfdGetfdFlags::empty()),
+                Err(e) => Err(e),
+            };
+            let dup = match dup {
+                Ok(dup) => dup,
+                // That fd is closed now; the others may still be there.
+                Err(Errno::BADF) => continue,
+                Err(e) => {
+                    self.refuse(pid, e);
+                    return;
+                }
+            };
+            if let Some(d) = decode(dup, inode) {
+                wanted.remove(&inode);
+                found.insert(inode, d);
+            }
+        }
+    }
+}
+
+/// Decodes the duplicate if it is still the socket `inode` (the fd number may have been
+/// reused since it was listed) and of a kind this path knows; closes it either way.
+fn decode(dup: OwnedFd, inode: u64) -> Option<SocketDetail> {
+    let st = rustix::fs::fstat(&dup).ok()?;
+    let is_socket = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket;
+    if !is_socket || st.st_ino != inode {
+        return None;
+    }
+    let domain = getsockopt_int(&dup, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+    let protocol = getsockopt_int(&dup, libc::SOL_SOCKET, libc::SO_PROTOCOL)?;
+    if domain == libc::AF_NETLINK {
+        return Some(SocketDetail {
+            proto: "netlink".to_string(),
+            inode,
+            netlink_family: Some(netlink_family_name(u32::try_from(protocol).ok()?)),
+            ..Default::default()
+        });
+    }
+    let v6 = match domain {
+        libc::AF_INET => false,
+        libc::AF_INET6 => true,
+        _ => return None,
+    };
+    let kind = getsockopt_int(&dup, libc::SOL_SOCKET, libc::SO_TYPE)?;
+    let tcp = match (kind, protocol) {
+        (libc::SOCK_STREAM, libc::IPPROTO_TCP) => true,
+        (libc::SOCK_DGRAM, libc::IPPROTO_UDP) => false,
+        // UDP-Lite, SCTP, MPTCP, raw: not what the tcp/udp tables would show.
+        _ => return None,
+    };
+    let (local_ip, local_port) = sockaddr(&dup, AddrQuery::Local, v6).ok()?;
+    // SO_PEERNAME rather than getpeername(): getpeername refuses (ENOTCONN) a TCP socket in
+    // SYN_SENT or CLOSE although it has a destination, which sock_diag does report.
+    let remote = match sockaddr(&dup, AddrQuery::Peer, v6) {
+        Ok((ip, port)) => remote_endpoint(ip, port),
+        Err(Errno::NOTCONN) => None,
+        Err(_) => return None,
+    };
+    let state = if tcp {
+        let mut info = [0u8; 8];
+        let n = getsockopt_raw(&dup, libc::IPPROTO_TCP, libc::TCP_INFO, &mut info)?;
+        if n < 1 {
+            return None;
+        }
+        tcp_state_name(info[0])
+    } else {
+        // A UDP socket is ESTABLISHED exactly when connect() gave it a destination.
+        udp_state_name(if remote.is_some() { 1 } else { 7 })
+    };
+    let proto = match (tcp, v6) {
+        (true, false) => "tcp",
+        (true, true) => "tcp6",
+        (false, false) => "udp",
+        (false, true) => "udp6",
+    };
+    drop(dup);
+    Some(SocketDetail {
+        proto: proto.to_string(),
+        inode,
+        local: Some(fmt_endpoint(local_ip, local_port)),
+        remote,
+        state: Some(state),
+        socket_type: Some(if tcp { "stream" } else { "dgram" }.to_string()),
+        ..Default::default()
+    })
+}
+
+fn getsockopt_raw(fd: impl AsFd, level: i32, name: i32, buf: &mut [u8]) -> Option<usize> {
+    let mut len = libc::socklen_t::try_from(buf.len()).ok()?;
+    // SAFETY: the kernel writes at most `len` bytes into `buf`, which is that long.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_fd().as_raw_fd(),
+            level,
+            name,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    Some((len as usize).min(buf.len()))
+}
+
+fn getsockopt_int(fd: impl AsFd, level: i32, name: i32) -> Option<i32> {
+    let mut b = [0u8; 4];
+    let n = getsockopt_raw(fd, level, name, &mut b)?;
+    (n == 4).then(|| i32::from_ne_bytes(b))
+}
+
+enum AddrQuery {
+    Local,
+    Peer,
+}
+
+/// The socket's own address (getsockname) or its destination (SO_PEERNAME; ENOTCONN when it
+/// has none).
+fn sockaddr(fd: impl AsFd, which: AddrQuery, v6: bool) -> Result<(IpAddr, u16), Errno> {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    // SO_PEERNAME refuses (EINVAL) a buffer longer than the address, so ask for exactly the
+    // family's size.
+    let size = if v6 {
+        std::mem::size_of::<libc::sockaddr_in6>()
+    } else {
+        std::mem::size_of::<libc::sockaddr_in>()
+    };
+    let mut len = libc::socklen_t::try_from(size).map_err(|_| Errno::INVAL)?;
+    let raw = fd.as_fd().as_raw_fd();
+    let ptr = (&raw mut ss).cast::<libc::sockaddr>();
+    // SAFETY: the kernel writes at most `len` bytes (the size of `ss`) into `ss`.
+    let r = unsafe {
+        match which {
+            AddrQuery::Local => libc::getsockname(raw, ptr, &mut len),
+            AddrQuery::Peer => libc::getsockopt(
+                raw,
+                libc::SOL_SOCKET,
+                libc::SO_PEERNAME,
+                ptr.cast(),
+                &mut len,
+            ),
+        }
+    };
+    if r != 0 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO));
+    }
+    match i32::from(ss.ss_family) {
+        libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and it is that long.
+            let sin = unsafe { &*(&raw const ss).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Ok((IpAddr::V4(ip), u16::from_be(sin.sin_port)))
+        }
+        libc::AF_INET6 if len as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in6, and it is that long.
+            let sin6 = unsafe { &*(&raw const ss).cast::<libc::sockaddr_in6>() };
+            // Kept as IPv6 even when v4-mapped, as sock_diag and /proc/net/tcp6 show it.
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Ok((IpAddr::V6(ip), u16::from_be(sin6.sin6_port)))
+        }
+        // Not an inet address: a failure, not "no destination".
+        _ => Err(Errno::AFNOSUPPORT),
+    }
+}
+
+/// Whether a cgroup v1 hierarchy has net_cls or net_prio attached (then receiving a socket
+/// fd would re-tag the target's socket; see the module comment). No /proc/cgroups means no
+/// cgroups at all.
+fn net_cgroup_v1_mounted() -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/cgroups") else {
+        return false;
+    };
+    parse_cgroups(&text)
+}
+
+fn parse_cgroups(text: &str) -> bool {
+    text.lines().filter(|l| !l.starts_with('#')).any(|l| {
+        let mut f = l.split_whitespace();
+        let name = f.next().unwrap_or_default();
+        let hierarchy = f.next().unwrap_or("0");
+        matches!(name, "net_cls" | "net_prio") && hierarchy != "0"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_guard() {
+        let v2_only = "#subsys_name\thierarchy\tnum_cgroups\tenabled\n\
+                       cpuset\t0\t1\t1\nnet_cls\t0\t1\t1\nnet_prio\t0\t1\t1\n";
+        assert!(!parse_cgroups(v2_only));
+        let hybrid = "#subsys_name\thierarchy\tnum_cgroups\tenabled\n\
+                      cpu\t2\t5\t1\nnet_cls\t7\t1\t1\nnet_prio\t7\t1\t1\n";
+        assert!(parse_cgroups(hybrid));
+        assert!(!parse_cgroups(""));
+    }
+}
