@@ -19,7 +19,7 @@
 //!   never used.
 
 use super::procnet::{remote_endpoint, udp_state_name};
-use super::{fmt_endpoint, netlink_family_name, tcp_state_name};
+use super::{Family, fmt_endpoint, netlink_family_name, tcp_state_name};
 use crate::snapshot::model::SocketDetail;
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags};
@@ -34,6 +34,33 @@ pub(super) const GETFD_MAX: usize = 64;
 /// Pids refused are remembered so as not to ask again each tick; past this many the list is
 /// started over rather than grown without bound.
 const DENIED_MAX: usize = 4096;
+
+/// The tables that may still hold the sockets the duplicates did not decode: the socket's
+/// own kind when the duplicate told it (a unix socket needs no TCP dump), every table when it
+/// could not be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Tables(u16);
+
+impl Tables {
+    pub(super) const NONE: Tables = Tables(0);
+    pub(super) const ALL: Tables = Tables(u16::MAX);
+
+    fn of(family: Family) -> Tables {
+        Tables(1 << family as u16)
+    }
+
+    fn add(&mut self, other: Tables) {
+        self.0 |= other.0;
+    }
+
+    /// The families to search, in the usual order.
+    pub(super) fn families(self) -> Vec<Family> {
+        Family::ALL
+            .into_iter()
+            .filter(|&f| self.0 & Tables::of(f).0 != 0)
+            .collect()
+    }
+}
 
 pub(super) struct Getfd {
     /// pidfd of the last process asked about (one decoder serves every watched process; a
@@ -94,17 +121,19 @@ impl Getfd {
 
     /// Decodes the sockets of `socks` (fd, inode) whose inode is in `wanted`, moving hits into
     /// `found`. Whatever it cannot decode exactly (unix sockets, raw, packet, an fd closed or
-    /// reused since it was listed, any error) stays in `wanted` for the other paths.
+    /// reused since it was listed, any error) stays in `wanted` for the other paths; the
+    /// answer says which tables those need.
     pub(super) fn lookup(
         &mut self,
         pid: i32,
         socks: &[(i32, u64)],
         wanted: &mut HashSet<u64>,
         found: &mut HashMap<u64, SocketDetail>,
-    ) {
+    ) -> Tables {
         if !self.usable(pid) {
-            return;
+            return Tables::ALL;
         }
+        let mut rest = Tables::NONE;
         for &(fd, inode) in socks {
             if !wanted.contains(&inode) {
                 continue;
@@ -116,63 +145,85 @@ impl Getfd {
             let dup = match dup {
                 Ok(dup) => dup,
                 // That fd is closed now; the others may still be there.
-                Err(Errno::BADF) => continue,
+                Err(Errno::BADF) => {
+                    rest = Tables::ALL;
+                    continue;
+                }
                 Err(e) => {
                     self.refuse(pid, e);
-                    return;
+                    return Tables::ALL;
                 }
             };
-            if let Some(d) = decode(dup, inode) {
-                wanted.remove(&inode);
-                found.insert(inode, d);
+            match decode(dup, inode) {
+                Ok(d) => {
+                    wanted.remove(&inode);
+                    found.insert(inode, d);
+                }
+                Err(tables) => rest.add(tables),
             }
         }
+        rest
     }
 }
 
 /// Decodes the duplicate if it is still the socket `inode` (the fd number may have been
-/// reused since it was listed) and of a kind this path knows; closes it either way.
-fn decode(dup: OwnedFd, inode: u64) -> Option<SocketDetail> {
-    let st = rustix::fs::fstat(&dup).ok()?;
+/// reused since it was listed) and of a kind this path knows; otherwise says which tables may
+/// hold it. Closes the duplicate either way.
+fn decode(dup: OwnedFd, inode: u64) -> Result<SocketDetail, Tables> {
+    let st = rustix::fs::fstat(&dup).map_err(|_| Tables::ALL)?;
     let is_socket = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket;
     if !is_socket || st.st_ino != inode {
-        return None;
+        return Err(Tables::ALL);
     }
-    let domain = getsockopt_int(&dup, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
-    let protocol = getsockopt_int(&dup, libc::SOL_SOCKET, libc::SO_PROTOCOL)?;
-    if domain == libc::AF_NETLINK {
-        return Some(SocketDetail {
-            proto: "netlink".to_string(),
-            inode,
-            netlink_family: Some(netlink_family_name(u32::try_from(protocol).ok()?)),
-            ..Default::default()
-        });
-    }
+    let int = |name| getsockopt_int(&dup, libc::SOL_SOCKET, name).ok_or(Tables::ALL);
+    let (domain, protocol) = (int(libc::SO_DOMAIN)?, int(libc::SO_PROTOCOL)?);
     let v6 = match domain {
         libc::AF_INET => false,
         libc::AF_INET6 => true,
-        _ => return None,
+        libc::AF_NETLINK => {
+            let family = u32::try_from(protocol).map_err(|_| Tables::of(Family::Netlink))?;
+            return Ok(SocketDetail {
+                proto: "netlink".to_string(),
+                inode,
+                netlink_family: Some(netlink_family_name(family)),
+                ..Default::default()
+            });
+        }
+        libc::AF_UNIX => return Err(Tables::of(Family::Unix)),
+        libc::AF_PACKET => return Err(Tables::of(Family::Packet)),
+        // vsock, bluetooth, AF_ALG, XDP, …: in none of the tables.
+        _ => return Err(Tables::NONE),
     };
-    let kind = getsockopt_int(&dup, libc::SOL_SOCKET, libc::SO_TYPE)?;
+    let kind = int(libc::SO_TYPE)?;
+    let pick = |v4: Family, v6f: Family| Tables::of(if v6 { v6f } else { v4 });
     let tcp = match (kind, protocol) {
         (libc::SOCK_STREAM, libc::IPPROTO_TCP) => true,
         (libc::SOCK_DGRAM, libc::IPPROTO_UDP) => false,
-        // UDP-Lite, SCTP, MPTCP, raw: not what the tcp/udp tables would show.
-        _ => return None,
+        // Not decoded here (UDP-Lite, SCTP, MPTCP, ping, raw); searched where the tables would
+        // have searched them before, so the answer does not change.
+        (libc::SOCK_STREAM, _) => return Err(pick(Family::Tcp, Family::Tcp6)),
+        (libc::SOCK_DGRAM, _) => return Err(pick(Family::Udp, Family::Udp6)),
+        (libc::SOCK_RAW, _) => return Err(pick(Family::Raw, Family::Raw6)),
+        _ => return Err(Tables::ALL),
     };
-    let (local_ip, local_port) = sockaddr(&dup, AddrQuery::Local, v6).ok()?;
+    let own = if tcp {
+        pick(Family::Tcp, Family::Tcp6)
+    } else {
+        pick(Family::Udp, Family::Udp6)
+    };
+    let (local_ip, local_port) = sockaddr(&dup, AddrQuery::Local, v6).map_err(|_| own)?;
     // SO_PEERNAME rather than getpeername(): getpeername refuses (ENOTCONN) a TCP socket in
     // SYN_SENT or CLOSE although it has a destination, which sock_diag does report.
     let remote = match sockaddr(&dup, AddrQuery::Peer, v6) {
         Ok((ip, port)) => remote_endpoint(ip, port),
         Err(Errno::NOTCONN) => None,
-        Err(_) => return None,
+        Err(_) => return Err(own),
     };
     let state = if tcp {
         let mut info = [0u8; 8];
-        let n = getsockopt_raw(&dup, libc::IPPROTO_TCP, libc::TCP_INFO, &mut info)?;
-        if n < 1 {
-            return None;
+        match getsockopt_raw(&dup, libc::IPPROTO_TCP, libc::TCP_INFO, &mut info) {
+            Some(n) if n >= 1 => {}
+            _ => return Err(own),
         }
         tcp_state_name(info[0])
     } else {
@@ -186,7 +237,7 @@ fn decode(dup: OwnedFd, inode: u64) -> Option<SocketDetail> {
         (false, true) => "udp6",
     };
     drop(dup);
-    Some(SocketDetail {
+    Ok(SocketDetail {
         proto: proto.to_string(),
         inode,
         local: Some(fmt_endpoint(local_ip, local_port)),

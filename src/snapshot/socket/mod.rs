@@ -123,25 +123,16 @@ impl SocketDecoder {
         let mut wanted: HashSet<u64> = socks.iter().map(|s| s.1).collect();
         let mut found: HashMap<u64, SocketDetail> = HashMap::with_capacity(wanted.len());
         match backend {
-            Backend::GetfdOnly => self.getfd.lookup(pid, socks, &mut wanted, &mut found),
+            Backend::GetfdOnly => {
+                self.getfd.lookup(pid, socks, &mut wanted, &mut found);
+            }
             Backend::Auto if wanted.len() <= getfd::GETFD_MAX && self.getfd.usable(pid) => {
-                // Unix sockets first, by inode, as ever (only sock_diag knows their peer);
-                // then the duplicates; the tables only for what is left.
-                let mut families: &[Family] = &Family::ALL;
-                if self.netlink_usable(pid)
-                    && self
-                        .diag
-                        .lookup(Family::Unix, &mut wanted, &mut found)
-                        .is_ok()
-                {
-                    // Unix is first in ALL.
-                    families = &Family::ALL[1..];
-                }
+                // Duplicates first: they decode inet and netlink sockets and tell the kind of
+                // the rest, so unix sockets go to sock_diag (only it knows the peer) by inode
+                // and the namespace-wide dumps run only for what could not be asked.
+                let rest = self.getfd.lookup(pid, socks, &mut wanted, &mut found);
                 if !wanted.is_empty() {
-                    self.getfd.lookup(pid, socks, &mut wanted, &mut found);
-                }
-                if !wanted.is_empty() {
-                    self.lookup(pid, families, &mut wanted, &mut found, backend);
+                    self.lookup(pid, &rest.families(), &mut wanted, &mut found, backend);
                 }
             }
             _ => self.lookup(pid, &Family::ALL, &mut wanted, &mut found, backend),

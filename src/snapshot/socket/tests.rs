@@ -482,6 +482,33 @@ fn a_reused_fd_number_is_not_misdecoded() {
     assert_eq!(auto[1].proto, "udp");
     // The path is still used afterwards.
     assert!(dec.getfd.usable(pid()));
+    let (mut wanted, mut found) = (HashSet::from([f.tcp_listen]), HashMap::new());
+    let rest = dec
+        .getfd
+        .lookup(pid(), &wrong[..1], &mut wanted, &mut found);
+    assert_eq!(rest.families(), Family::ALL, "unknown kind: every table");
+}
+
+#[test]
+fn leftovers_are_searched_only_where_they_can_be() {
+    let f = fixture();
+    let mut dec = SocketDecoder::new();
+    let unix: Vec<(i32, u64)> = f
+        .fds
+        .iter()
+        .copied()
+        .filter(|p| p.1 == f.pair.0 || p.1 == f.unix_dgram)
+        .collect();
+    assert_eq!(unix.len(), 2);
+    let mut wanted: HashSet<u64> = unix.iter().map(|p| p.1).collect();
+    let mut found = HashMap::new();
+    let rest = dec.getfd.lookup(pid(), &unix, &mut wanted, &mut found);
+    assert_eq!(rest.families(), [Family::Unix]);
+    assert_eq!(wanted.len(), 2);
+    // Auto: those go to sock_diag, which knows the peer.
+    let v = dec.decode_fds(pid(), &unix);
+    assert_eq!(v[0].peer, Some(f.pair.1));
+    assert_eq!(v[1].socket_type.as_deref(), Some("dgram"));
 }
 
 #[test]
@@ -545,8 +572,14 @@ fn timing_getfd_vs_dump() {
         assert!(v.iter().all(|d| d.proto == "tcp"));
     }
     let dump = t.elapsed() / rounds;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        dec.decode_fds_with(pid(), &socks, Backend::GetfdOnly);
+    }
+    let only = t.elapsed() / rounds;
     println!(
-        "10 new tcp: getfd {getfd:>10.2?}  dump {dump:>10.2?}  dump/getfd = {:.1}",
+        "10 new tcp: decode_fds {getfd:>10.2?} (of which duplicates {only:>10.2?})  \
+         dump {dump:>10.2?}  dump/decode_fds = {:.1}",
         dump.as_secs_f64() / getfd.as_secs_f64()
     );
 }
