@@ -582,6 +582,24 @@ fn timing_getfd_vs_dump() {
          dump {dump:>10.2?}  dump/decode_fds = {:.1}",
         dump.as_secs_f64() / getfd.as_secs_f64()
     );
+    // What the duplicates add for sockets they hand on: unix, which sock_diag still decodes.
+    let pairs: Vec<_> = (0..5).map(|_| UnixStream::pair().expect("pair")).collect();
+    let unix: Vec<(i32, u64)> = pairs
+        .iter()
+        .flat_map(|(a, b)| [pair_of(a), pair_of(b)])
+        .collect();
+    let unix_inodes: Vec<u64> = unix.iter().map(|p| p.1).collect();
+    let t = Instant::now();
+    for _ in 0..rounds {
+        dec.decode_fds(pid(), &unix);
+    }
+    let with = t.elapsed() / rounds;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        dec.decode_with(pid(), &unix_inodes, Backend::Auto);
+    }
+    let without = t.elapsed() / rounds;
+    println!("10 new unix: decode_fds {with:>10.2?}  decode (sock_diag only) {without:>10.2?}");
 }
 
 /// Timing of netlink against /proc on ~2,000 in-process sockets:
