@@ -1,5 +1,6 @@
-//! Stand-in watcher for scripts/bench.sh until the `fdiff --pid` CLI lands: the same library
-//! tick loop (reused LiveProc, last snapshot only, diff) at a fixed interval.
+//! The library tick loop of a watch (reused LiveProc, last snapshot only, diff) at a fixed
+//! interval, without the CLI's reporting: handy under `perf` to see a tick alone. scripts/bench.sh
+//! uses the real `fdiff --pid` CLI.
 //!
 //! `watchloop PID INTERVAL_MS [COUNT]` ticks until COUNT ticks are done or the process is gone,
 //! then prints `{"ticks":T,"median_tick_ms":X}` on stderr.
