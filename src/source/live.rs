@@ -333,60 +333,137 @@ impl LiveProc {
         pending: Vec<Pending>,
         sockets: &mut SocketDecoder,
     ) {
-        let mut socket_slots: Vec<(usize, i32, Vec<u8>)> = Vec::new();
-        let mut socket_inodes: Vec<u64> = Vec::new();
-        for p in pending {
-            let detail = match classify(&p.raw) {
-                Class::Socket { inode } => {
-                    socket_inodes.push(inode);
-                    socket_slots.push((p.slot, p.fd, p.raw));
-                    continue;
-                }
-                Class::Path {
-                    path,
-                    deleted_suffix,
-                } => match self.stat_fd(p.fd) {
-                    Err(Vanished) => continue,
-                    Ok(st) => decode_path(&p.raw, path, deleted_suffix, st.as_ref()),
-                },
-                Class::Memfd { name } => match self.stat_fd(p.fd) {
-                    Err(Vanished) => continue,
-                    Ok(st) => decode_memfd(name, st.as_ref()),
-                },
-                Class::Pipe { inode } => Detail::Pipe(PipeDetail {
-                    inode: Some(inode),
-                    path: None,
-                }),
-                Class::AnonInode { subtype } => {
-                    let subtype = subtype.to_owned();
-                    match self.read_fdinfo(p.fd) {
-                        Err(Vanished) => continue,
-                        Ok(text) => Detail::AnonInode(anon::decode(&subtype, text.as_deref())),
-                    }
-                }
-                Class::Other => Detail::Unknown(UnknownDetail {}),
+        let (socks, others): (Vec<Pending>, Vec<Pending>) = pending
+            .into_iter()
+            .partition(|p| matches!(classify(&p.raw), Class::Socket { .. }));
+        if others
+            .iter()
+            .any(|p| matches!(classify(&p.raw), Class::AnonInode { .. }))
+            && self.fdinfo_dir.is_none()
+        {
+            self.fdinfo_dir = open_dir(self.pid_dir.as_fd(), "fdinfo").ok();
+        }
+        let Ok(fd_dir) = self.fd_dir.fd() else { return };
+        let fdinfo_dir = self.fdinfo_dir.as_ref().map(|d| d.as_fd());
+        let pid = self.id.pid;
+        let workers = if others.len() >= PARALLEL_MIN {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
+        } else {
+            1
+        };
+        let decoded: Vec<Vec<(usize, Option<Arc<FdEntry>>)>> = if workers <= 1 {
+            let file_buf = &mut self.file_buf;
+            let mut d = Decoder {
+                fd_dir,
+                fdinfo_dir,
+                buf: std::mem::take(file_buf),
             };
-            slots[p.slot] = Some(Arc::new(entry(p.fd, &p.raw, detail)));
+            let out = others.iter().map(|p| (p.slot, d.decode(p))).collect();
+            *file_buf = d.buf;
+            vec![out, decode_sockets(pid, &socks, sockets)]
+        } else {
+            // A first snapshot of a large table is mostly stat and fdinfo reads, each a few
+            // syscalls the kernel serves in parallel: split them across cores while this
+            // thread asks for the sockets.
+            let chunk = others.len().div_ceil(workers);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = others
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            let mut d = Decoder {
+                                fd_dir,
+                                fdinfo_dir,
+                                buf: Vec::with_capacity(4096),
+                            };
+                            part.iter()
+                                .map(|p| (p.slot, d.decode(p)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                let mut all = vec![decode_sockets(pid, &socks, sockets)];
+                all.extend(handles.into_iter().filter_map(|h| h.join().ok()));
+                all
+            })
+        };
+        for (slot, e) in decoded.into_iter().flatten() {
+            slots[slot] = e;
         }
-        if !socket_inodes.is_empty() {
-            let pairs: Vec<(i32, u64)> = socket_slots
-                .iter()
-                .map(|s| s.1)
-                .zip(socket_inodes)
-                .collect();
-            let details = sockets.decode_fds(self.id.pid, &pairs);
-            for ((slot, fd, raw), d) in socket_slots.into_iter().zip(details) {
-                slots[slot] = Some(Arc::new(entry(fd, &raw, Detail::Socket(d))));
+    }
+}
+
+/// Pending fds (besides sockets) from which decoding is split across threads.
+const PARALLEL_MIN: usize = 1024;
+const MAX_WORKERS: usize = 4;
+
+fn decode_sockets(
+    pid: i32,
+    socks: &[Pending],
+    sockets: &mut SocketDecoder,
+) -> Vec<(usize, Option<Arc<FdEntry>>)> {
+    let pairs: Vec<(i32, u64)> = socks
+        .iter()
+        .filter_map(|p| match classify(&p.raw) {
+            Class::Socket { inode } => Some((p.fd, inode)),
+            _ => None,
+        })
+        .collect();
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    let details = sockets.decode_fds(pid, &pairs);
+    socks
+        .iter()
+        .zip(details)
+        .map(|(p, d)| {
+            (
+                p.slot,
+                Some(Arc::new(entry(p.fd, &p.raw, Detail::Socket(d)))),
+            )
+        })
+        .collect()
+}
+
+/// Decodes new fds other than sockets: stat for paths and memfds, fdinfo for anon inodes.
+struct Decoder<'a> {
+    fd_dir: BorrowedFd<'a>,
+    fdinfo_dir: Option<BorrowedFd<'a>>,
+    buf: Vec<u8>,
+}
+
+impl Decoder<'_> {
+    /// The entry for `p`, or `None` when the fd closed meanwhile.
+    fn decode(&mut self, p: &Pending) -> Option<Arc<FdEntry>> {
+        let detail = match classify(&p.raw) {
+            Class::Path {
+                path,
+                deleted_suffix,
+            } => decode_path(
+                &p.raw,
+                path,
+                deleted_suffix,
+                self.stat_fd(p.fd).ok()?.as_ref(),
+            ),
+            Class::Memfd { name } => decode_memfd(name, self.stat_fd(p.fd).ok()?.as_ref()),
+            Class::Pipe { inode } => Detail::Pipe(PipeDetail {
+                inode: Some(inode),
+                path: None,
+            }),
+            Class::AnonInode { subtype } => {
+                let text = self.read_fdinfo(p.fd).ok()?;
+                Detail::AnonInode(anon::decode(subtype, text.as_deref()))
             }
-        }
+            // Sockets are decoded in a batch elsewhere.
+            Class::Socket { .. } => return None,
+            Class::Other => Detail::Unknown(UnknownDetail {}),
+        };
+        Some(Arc::new(entry(p.fd, &p.raw, detail)))
     }
 
     /// Stat the open file behind fd N. `Ok(None)` when it exists but cannot be stat'ed.
     fn stat_fd(&self, fd: i32) -> Result<Option<FileStat>, Vanished> {
-        let Ok(dirfd) = self.fd_dir.fd() else {
-            return Ok(None);
-        };
-        match rustix::fs::statat(dirfd, FdName::new(fd).as_str(), AtFlags::empty()) {
+        match rustix::fs::statat(self.fd_dir, FdName::new(fd).as_str(), AtFlags::empty()) {
             Ok(st) => Ok(Some(FileStat {
                 mode: st.st_mode,
                 nlink: st.st_nlink,
@@ -402,13 +479,10 @@ impl LiveProc {
 
     /// The text of /proc/PID/fdinfo/N; `Ok(None)` when it exists but cannot be read.
     fn read_fdinfo(&mut self, fd: i32) -> Result<Option<String>, Vanished> {
-        if self.fdinfo_dir.is_none() {
-            self.fdinfo_dir = open_dir(self.pid_dir.as_fd(), "fdinfo").ok();
-        }
-        let Some(dir) = &self.fdinfo_dir else {
+        let Some(dir) = self.fdinfo_dir else {
             return Ok(None);
         };
-        match read_file_at(dir.as_fd(), FdName::new(fd).as_str(), &mut self.file_buf) {
+        match read_file_at(dir, FdName::new(fd).as_str(), &mut self.buf) {
             Ok(bytes) => Ok(Some(String::from_utf8_lossy(bytes).into_owned())),
             Err(Errno::NOENT) => Err(Vanished),
             Err(_) => Ok(None),
@@ -732,6 +806,29 @@ mod tests {
             .filter(|x| b.fds.iter().any(|y| Arc::ptr_eq(x, y)))
             .count();
         assert!(shared > 0);
+    }
+
+    /// Enough new fds at once to take the parallel decoding path: every one is decoded, in
+    /// fd order, exactly as the sequential path does.
+    #[test]
+    fn many_new_fds_decode_in_parallel_like_one_by_one() {
+        let files: Vec<std::fs::File> = (0..PARALLEL_MIN + 100)
+            .map(|_| std::fs::File::open("/dev/null").expect("open /dev/null"))
+            .collect();
+        let mut proc = LiveProc::open(std::process::id() as i32).expect("open self");
+        let mut sockets = SocketDecoder::new();
+        let snap = proc.snapshot(&[], &mut sockets).expect("snapshot");
+        use std::os::fd::AsRawFd;
+        for f in &files {
+            let e = snap
+                .fds
+                .iter()
+                .find(|e| e.fd == f.as_raw_fd())
+                .expect("listed");
+            assert_eq!(e.kind(), crate::snapshot::Kind::Device);
+        }
+        assert!(snap.fds.is_sorted_by_key(|e| e.fd));
+        assert!(snap.fds.len() > PARALLEL_MIN);
     }
 
     #[test]

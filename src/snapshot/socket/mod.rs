@@ -126,7 +126,7 @@ impl SocketDecoder {
             Backend::GetfdOnly => {
                 self.getfd.lookup(pid, socks, &mut wanted, &mut found);
             }
-            Backend::Auto if wanted.len() <= getfd::GETFD_MAX && self.getfd.usable(pid) => {
+            Backend::Auto if getfd_pays(wanted.len()) && self.getfd.usable(pid) => {
                 // Duplicates first: they decode inet and netlink sockets and tell the kind of
                 // the rest, so unix sockets go to sock_diag (only it knows the peer) by inode
                 // and the namespace-wide dumps run only for what could not be asked.
@@ -214,6 +214,42 @@ fn assemble(
             })
         })
         .collect()
+}
+
+/// Whether asking `wanted` sockets one by one beats dumping the tables: always for a few, and
+/// for more while they are a small share of the namespace's inet sockets. A dump walks every
+/// TCP and UDP socket (TIME_WAIT ones too, even when the kernel filters them out), about a
+/// quarter of a duplicate's cost per socket walked.
+fn getfd_pays(wanted: usize) -> bool {
+    wanted <= getfd::GETFD_MAX
+        || namespace_inet_sockets().is_some_and(|total| (wanted as u64) * 4 <= total)
+}
+
+/// TCP (with TIME_WAIT) and UDP sockets of fdiff's own network namespace, from sockstat.
+fn namespace_inet_sockets() -> Option<u64> {
+    let mut total = 0;
+    for f in ["/proc/self/net/sockstat", "/proc/self/net/sockstat6"] {
+        total += sockstat_inet(&std::fs::read_to_string(f).ok()?);
+    }
+    Some(total)
+}
+
+/// Sum of "inuse" and "tw" of the TCP/TCP6/UDP/UDP6 lines of a sockstat file.
+fn sockstat_inet(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| {
+            ["TCP:", "TCP6:", "UDP:", "UDP6:"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.windows(2)
+                .filter(|p| p[0] == "inuse" || p[0] == "tw")
+                .filter_map(|p| p[1].parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
 }
 
 fn netns_id(path: &str) -> Option<(u64, u64)> {
