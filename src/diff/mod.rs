@@ -72,8 +72,13 @@ pub fn diff(before: &[Arc<FdEntry>], after: &[Arc<FdEntry>]) -> Delta {
     let (mut i, mut j) = (0, 0);
     while i < before.len() || j < after.len() {
         match (before.get(i), after.get(j)) {
+            // The same shared entry: unchanged, decided without reading it.
+            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => {
+                i += 1;
+                j += 1;
+            }
             (Some(a), Some(b)) if a.fd == b.fd => {
-                if !Arc::ptr_eq(a, b) && !same_identity(a, b) {
+                if !same_identity(a, b) {
                     d.replaced.push(Replaced {
                         old: Arc::clone(a),
                         new: Arc::clone(b),

@@ -81,8 +81,8 @@ fn ptrace_hint() -> String {
     }
 }
 
-/// Ticks between reads of /proc/PID/limits.
-const LIMITS_EVERY: u64 = 10;
+/// Ticks between reads of /proc/PID/limits and stat (for a new limit or name).
+const REFRESH_EVERY: u64 = 10;
 
 /// Room for the longest link the kernel returns (PATH_MAX) plus one byte to detect truncation.
 const LINK_BUF: usize = 4097;
@@ -92,12 +92,13 @@ pub struct LiveProc {
     id: ProcId,
     comm: String,
     cmdline: Vec<String>,
-    ppid: i32,
     /// Held open for the whole watch: once the process is gone, reads through it fail instead
     /// of reaching a new process that reused the pid.
     pid_dir: OwnedFd,
     fd_dir: Dir,
     fdinfo_dir: Option<OwnedFd>,
+    /// Readable once the process has exited (zombie or reaped).
+    pidfd: Option<OwnedFd>,
     fd_limit: FdLimit,
     /// Snapshots taken, for refreshing the limit now and then.
     snapshots: u64,
@@ -107,7 +108,6 @@ pub struct LiveProc {
 
 /// A new or changed fd found by the readlink pass, decoded after the pass.
 struct Pending {
-    slot: usize,
     fd: i32,
     raw: Vec<u8>,
 }
@@ -148,6 +148,15 @@ impl LiveProc {
             .map(procinfo::parse_cmdline)
             .unwrap_or_default();
         let fd_dir = Dir::new(fd_dir).map_err(|e| io_err(pid, "/proc/PID/fd", e))?;
+        // A pidfd turns "has it exited?" into one poll per tick instead of formatting
+        // /proc/PID/stat. It is checked against the start time read above, so it cannot name
+        // a process that reused the pid meanwhile.
+        let pidfd = rustix::process::Pid::from_raw(pid)
+            .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok())
+            .filter(|_| {
+                matches!(read_stat(pid_dir.as_fd(), pid, &mut file_buf),
+                    Ok(Some(s)) if s.start_time == stat.start_time)
+            });
         Ok(LiveProc {
             id: ProcId {
                 pid,
@@ -155,10 +164,10 @@ impl LiveProc {
             },
             comm: stat.comm,
             cmdline,
-            ppid: stat.ppid,
             pid_dir,
             fd_dir,
             fdinfo_dir: None,
+            pidfd,
             fd_limit: FdLimit::default(),
             snapshots: 0,
             link_buf: vec![0; LINK_BUF],
@@ -174,13 +183,26 @@ impl LiveProc {
         &self.comm
     }
 
-    pub fn ppid(&self) -> i32 {
-        self.ppid
-    }
-
-    /// Whether the process is still this process and not a zombie.
-    pub fn alive(&mut self) -> bool {
-        self.current_stat().is_ok()
+    /// Whether the process has exited: a poll of its pidfd, or its stat where there is none.
+    fn check_alive(&mut self) -> Result<(), ProcError> {
+        let Some(pidfd) = &self.pidfd else {
+            return self.current_stat().map(|_| ());
+        };
+        let mut fds = [rustix::event::PollFd::new(
+            pidfd,
+            rustix::event::PollFlags::IN,
+        )];
+        match rustix::event::poll(
+            &mut fds,
+            Some(&rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }),
+        ) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(ProcError::Gone),
+            Err(_) => self.current_stat().map(|_| ()),
+        }
     }
 
     fn current_stat(&mut self) -> Result<Stat, ProcError> {
@@ -203,9 +225,10 @@ impl LiveProc {
         prev: &[Arc<FdEntry>],
         sockets: &mut SocketDecoder,
     ) -> Result<Snapshot, ProcError> {
-        // The limit rarely changes (prlimit), and /proc/PID/limits is formatted in full on every
-        // read: refresh it every few ticks, not every tick.
-        if self.snapshots % LIMITS_EVERY == 0 {
+        // The limit and the name rarely change (prlimit, exec), and /proc/PID/limits and stat
+        // are formatted in full on every read: refresh them every few ticks, not every tick.
+        let refresh = self.snapshots % REFRESH_EVERY == 0;
+        if refresh {
             self.fd_limit = read_file(self.pid_dir.as_fd(), "limits", &mut self.file_buf)
                 .map(procinfo::parse_fd_limit)
                 .unwrap_or_default();
@@ -213,7 +236,10 @@ impl LiveProc {
         self.snapshots += 1;
         let taken_at = now_secs();
 
-        let mut slots: Vec<Option<Arc<FdEntry>>> = Vec::with_capacity(prev.len() + 16);
+        // Unchanged fds go straight into the result; new ones are decoded after the pass and
+        // merged in, so an unchanged table costs the readlinks and nothing per fd beyond.
+        let mut fds: Vec<Arc<FdEntry>> = Vec::with_capacity(prev.len() + 16);
+        let mut in_order = true;
         let mut pending: Vec<Pending> = Vec::new();
         let mut errors: Vec<FdError> = Vec::new();
         let mut j = 0usize;
@@ -276,42 +302,44 @@ impl LiveProc {
                     .ok()
                     .and_then(|i| prev.get(i))
             };
+            in_order &= fd > last_fd;
             last_fd = fd;
             match before {
-                Some(p) if p.same_target(raw) => slots.push(Some(Arc::clone(p))),
-                _ => {
-                    pending.push(Pending {
-                        slot: slots.len(),
-                        fd,
-                        raw: raw.to_vec(),
-                    });
-                    slots.push(None);
-                }
+                Some(p) if p.same_target(raw) => fds.push(Arc::clone(p)),
+                _ => pending.push(Pending {
+                    fd,
+                    raw: raw.to_vec(),
+                }),
             }
         }
         // Listing allowed but every link refused: the whole process is off limits (e.g. a
         // process in another user namespace), which is an error, not an empty snapshot.
-        if denied > 0 && slots.is_empty() {
+        if denied > 0 && fds.is_empty() && pending.is_empty() {
             return Err(ProcError::PermissionDenied {
                 pid: self.id.pid,
                 comm: Some(self.comm.clone()),
             });
         }
-        self.decode_pending(&mut slots, pending, sockets);
+        let new = self.decode_pending(pending, sockets);
 
-        // One stat read per tick, after the pass: a process that exited before or during it
-        // leaves an empty or partial list, which must be reported as the exit, not as closes.
-        let st = self.current_stat()?;
-        if st.comm != self.comm {
-            // It exec'd since it was first seen (a fork caught before its exec): name and
-            // command line are the new program's.
-            self.comm = st.comm;
-            self.cmdline = read_file(self.pid_dir.as_fd(), "cmdline", &mut self.file_buf)
-                .map(procinfo::parse_cmdline)
-                .unwrap_or_default();
+        // Checked after the pass: a process that exited before or during it leaves an empty or
+        // partial list, which must be reported as the exit, not as closes.
+        self.check_alive()?;
+        if refresh {
+            let st = self.current_stat()?;
+            if st.comm != self.comm {
+                // It exec'd since it was first seen (a fork caught before its exec): name and
+                // command line are the new program's.
+                self.comm = st.comm;
+                self.cmdline = read_file(self.pid_dir.as_fd(), "cmdline", &mut self.file_buf)
+                    .map(procinfo::parse_cmdline)
+                    .unwrap_or_default();
+            }
         }
-        let mut fds: Vec<Arc<FdEntry>> = slots.into_iter().flatten().collect();
-        if !fds.is_sorted_by_key(|e| e.fd) {
+        if !new.is_empty() {
+            fds = merge_by_fd(fds, new);
+        }
+        if !in_order {
             fds.sort_by_key(|e| e.fd);
         }
         Ok(Snapshot {
@@ -327,12 +355,15 @@ impl LiveProc {
         })
     }
 
+    /// Decode the new fds; the result is in fd order, without those that closed meanwhile.
     fn decode_pending(
         &mut self,
-        slots: &mut [Option<Arc<FdEntry>>],
         pending: Vec<Pending>,
         sockets: &mut SocketDecoder,
-    ) {
+    ) -> Vec<Arc<FdEntry>> {
+        if pending.is_empty() {
+            return Vec::new();
+        }
         let (socks, others): (Vec<Pending>, Vec<Pending>) = pending
             .into_iter()
             .partition(|p| matches!(classify(&p.raw), Class::Socket { .. }));
@@ -343,7 +374,9 @@ impl LiveProc {
         {
             self.fdinfo_dir = open_dir(self.pid_dir.as_fd(), "fdinfo").ok();
         }
-        let Ok(fd_dir) = self.fd_dir.fd() else { return };
+        let Ok(fd_dir) = self.fd_dir.fd() else {
+            return Vec::new();
+        };
         let fdinfo_dir = self.fdinfo_dir.as_ref().map(|d| d.as_fd());
         let pid = self.id.pid;
         let workers = if others.len() >= PARALLEL_MIN {
@@ -351,14 +384,14 @@ impl LiveProc {
         } else {
             1
         };
-        let decoded: Vec<Vec<(usize, Option<Arc<FdEntry>>)>> = if workers <= 1 {
+        let decoded: Vec<Vec<Option<Arc<FdEntry>>>> = if workers <= 1 {
             let file_buf = &mut self.file_buf;
             let mut d = Decoder {
                 fd_dir,
                 fdinfo_dir,
                 buf: std::mem::take(file_buf),
             };
-            let out = others.iter().map(|p| (p.slot, d.decode(p))).collect();
+            let out = others.iter().map(|p| d.decode(p)).collect();
             *file_buf = d.buf;
             vec![out, decode_sockets(pid, &socks, sockets)]
         } else {
@@ -376,9 +409,7 @@ impl LiveProc {
                                 fdinfo_dir,
                                 buf: Vec::with_capacity(4096),
                             };
-                            part.iter()
-                                .map(|p| (p.slot, d.decode(p)))
-                                .collect::<Vec<_>>()
+                            part.iter().map(|p| d.decode(p)).collect::<Vec<_>>()
                         })
                     })
                     .collect();
@@ -387,10 +418,26 @@ impl LiveProc {
                 all
             })
         };
-        for (slot, e) in decoded.into_iter().flatten() {
-            slots[slot] = e;
+        let mut out: Vec<Arc<FdEntry>> = decoded.into_iter().flatten().flatten().collect();
+        out.sort_by_key(|e| e.fd);
+        out
+    }
+}
+
+/// Two fd-ordered lists as one.
+fn merge_by_fd(a: Vec<Arc<FdEntry>>, b: Vec<Arc<FdEntry>>) -> Vec<Arc<FdEntry>> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        if x.fd <= y.fd {
+            out.extend(a.next());
+        } else {
+            out.extend(b.next());
         }
     }
+    out.extend(a);
+    out.extend(b);
+    out
 }
 
 /// Pending fds (besides sockets) from which decoding is split across threads.
@@ -401,7 +448,7 @@ fn decode_sockets(
     pid: i32,
     socks: &[Pending],
     sockets: &mut SocketDecoder,
-) -> Vec<(usize, Option<Arc<FdEntry>>)> {
+) -> Vec<Option<Arc<FdEntry>>> {
     let pairs: Vec<(i32, u64)> = socks
         .iter()
         .filter_map(|p| match classify(&p.raw) {
@@ -416,12 +463,7 @@ fn decode_sockets(
     socks
         .iter()
         .zip(details)
-        .map(|(p, d)| {
-            (
-                p.slot,
-                Some(Arc::new(entry(p.fd, &p.raw, Detail::Socket(d)))),
-            )
-        })
+        .map(|(p, d)| Some(Arc::new(entry(p.fd, &p.raw, Detail::Socket(d)))))
         .collect()
 }
 

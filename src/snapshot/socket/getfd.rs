@@ -27,10 +27,6 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-/// Up to this many wanted sockets, each is duplicated and asked directly; beyond it one dump
-/// per table is cheaper than that many round trips.
-pub(super) const GETFD_MAX: usize = 64;
-
 /// Pids refused are remembered so as not to ask again each tick; past this many the list is
 /// started over rather than grown without bound.
 const DENIED_MAX: usize = 4096;

@@ -216,14 +216,18 @@ fn assemble(
         .collect()
 }
 
-/// Whether asking `wanted` sockets one by one beats dumping the tables: always for a few, and
-/// for more while they are a small share of the namespace's inet sockets. A dump walks every
-/// TCP and UDP socket (TIME_WAIT ones too, even when the kernel filters them out), about a
-/// quarter of a duplicate's cost per socket walked.
+/// Whether asking `wanted` sockets one by one beats dumping the tables. A dump has a fixed
+/// cost of several milliseconds (the kernel walks every bucket of its TCP hash table, empty or
+/// not) plus about a third of a duplicate's cost per socket it walks (TIME_WAIT ones too, even
+/// when filtered out); a duplicate costs some 6 µs. So: always up to a few hundred, and beyond
+/// that while they are a small share of the namespace's inet sockets.
 fn getfd_pays(wanted: usize) -> bool {
-    wanted <= getfd::GETFD_MAX
-        || namespace_inet_sockets().is_some_and(|total| (wanted as u64) * 4 <= total)
+    wanted <= GETFD_ALWAYS
+        || namespace_inet_sockets().is_some_and(|total| (wanted as u64) * 3 <= total)
 }
+
+/// Batches up to this size are always asked one by one (where permitted).
+const GETFD_ALWAYS: usize = 512;
 
 /// TCP (with TIME_WAIT) and UDP sockets of fdiff's own network namespace, from sockstat.
 fn namespace_inet_sockets() -> Option<u64> {
