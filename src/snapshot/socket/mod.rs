@@ -170,9 +170,15 @@ impl SocketDecoder {
             Backend::Auto => self.netlink_usable(pid),
         };
         if netlink {
+            // A dump walks the whole hash table even when it holds nothing: skip the tables
+            // sockstat says are empty in this namespace (tcp6 and udp6, often).
+            let empty = empty_inet_tables();
             for &family in families {
                 if wanted.is_empty() {
                     break;
+                }
+                if empty.contains(&family) {
+                    continue;
                 }
                 if self.diag.lookup(family, wanted, found).is_err() {
                     proc_families.push(family);
@@ -231,27 +237,52 @@ const GETFD_ALWAYS: usize = 512;
 
 /// TCP (with TIME_WAIT) and UDP sockets of fdiff's own network namespace, from sockstat.
 fn namespace_inet_sockets() -> Option<u64> {
-    let mut total = 0;
-    for f in ["/proc/self/net/sockstat", "/proc/self/net/sockstat6"] {
-        total += sockstat_inet(&std::fs::read_to_string(f).ok()?);
-    }
-    Some(total)
+    let text = sockstat()?;
+    Some(
+        INET_LINES
+            .iter()
+            .map(|(label, _)| {
+                sockstat_field(&text, label, "inuse") + sockstat_field(&text, label, "tw")
+            })
+            .sum(),
+    )
 }
 
-/// Sum of "inuse" and "tw" of the TCP/TCP6/UDP/UDP6 lines of a sockstat file.
-fn sockstat_inet(text: &str) -> u64 {
+/// The inet tables with no socket in use in fdiff's namespace (none when sockstat is unreadable).
+fn empty_inet_tables() -> Vec<Family> {
+    let Some(text) = sockstat() else {
+        return Vec::new();
+    };
+    INET_LINES
+        .iter()
+        .filter(|(label, _)| text.lines().any(|l| l.starts_with(label)))
+        .filter(|(label, _)| sockstat_field(&text, label, "inuse") == 0)
+        .map(|&(_, f)| f)
+        .collect()
+}
+
+const INET_LINES: [(&str, Family); 4] = [
+    ("TCP:", Family::Tcp),
+    ("TCP6:", Family::Tcp6),
+    ("UDP:", Family::Udp),
+    ("UDP6:", Family::Udp6),
+];
+
+fn sockstat() -> Option<String> {
+    let mut text = std::fs::read_to_string("/proc/self/net/sockstat").ok()?;
+    text.push_str(&std::fs::read_to_string("/proc/self/net/sockstat6").ok()?);
+    Some(text)
+}
+
+/// The number after `field` on the sockstat line that starts with `label` (0 when absent).
+fn sockstat_field(text: &str, label: &str, field: &str) -> u64 {
     text.lines()
-        .filter(|l| {
-            ["TCP:", "TCP6:", "UDP:", "UDP6:"]
-                .iter()
-                .any(|p| l.starts_with(p))
-        })
-        .map(|l| {
+        .filter(|l| l.starts_with(label))
+        .filter_map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
             w.windows(2)
-                .filter(|p| p[0] == "inuse" || p[0] == "tw")
-                .filter_map(|p| p[1].parse::<u64>().ok())
-                .sum::<u64>()
+                .find(|p| p[0] == field)
+                .and_then(|p| p[1].parse::<u64>().ok())
         })
         .sum()
 }

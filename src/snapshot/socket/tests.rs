@@ -661,10 +661,18 @@ fn timing_netlink_vs_proc() {
 }
 
 #[test]
-fn sockstat_counts_inet_sockets_with_time_wait() {
-    let v4 = "sockets: used 212\nTCP: inuse 5 orphan 0 tw 1300 alloc 7 mem 1\nUDP: inuse 3 mem 0\nUDPLITE: inuse 0\nRAW: inuse 0\nFRAG: inuse 0 memory 0\n";
-    let v6 = "TCP6: inuse 2\nUDP6: inuse 1\nUDPLITE6: inuse 0\n";
-    assert_eq!(super::sockstat_inet(v4), 1308);
-    assert_eq!(super::sockstat_inet(v6), 3);
-    assert_eq!(super::sockstat_inet("garbage\nTCP: inuse x tw\n"), 0);
+fn sockstat_fields() {
+    let text = "sockets: used 212\nTCP: inuse 5 orphan 0 tw 1300 alloc 7 mem 1\nUDP: inuse 3 mem 0\nUDPLITE: inuse 0\nTCP6: inuse 0\nUDP6: inuse 1\n";
+    assert_eq!(super::sockstat_field(text, "TCP:", "inuse"), 5);
+    assert_eq!(super::sockstat_field(text, "TCP:", "tw"), 1300);
+    assert_eq!(super::sockstat_field(text, "TCP6:", "inuse"), 0);
+    assert_eq!(
+        super::sockstat_field(text, "UDP:", "inuse"),
+        3,
+        "UDPLITE is another line"
+    );
+    assert_eq!(
+        super::sockstat_field("garbage\nTCP: inuse x tw\n", "TCP:", "inuse"),
+        0
+    );
 }
