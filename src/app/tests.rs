@@ -226,3 +226,58 @@ fn issue4_exec_after_first_sight_renames_the_process() {
         assert_eq!(r.processes[0].cmdline, vec!["python3", "app.py"]);
     }
 }
+
+/// A leaking process that closes everything in its last tick and exits (an interpreter
+/// finalising its files) still leaked: regression for the run gate passing such a command.
+#[test]
+fn issue4_closing_everything_on_exit_does_not_hide_a_leak() {
+    let mut ts = ticks(&[40], 3, 10, None);
+    let t_last = 1_000.0 + 10.0 * 0.5;
+    let Some(Event::Update { snapshot, .. }) = ts.last().and_then(|t| t.events.first()).cloned()
+    else {
+        panic!("an update")
+    };
+    let mut closing = snapshot.clone();
+    closing.fds.truncate(1);
+    closing.taken_at = t_last;
+    ts.push(Tick {
+        t: t_last,
+        events: vec![Event::Update {
+            delta: diff(&snapshot.fds, &closing.fds),
+            snapshot: closing.clone(),
+        }],
+    });
+    ts.push(Tick {
+        t: t_last + 0.5,
+        events: vec![Event::Exited {
+            id: closing.proc_id(),
+            at: t_last + 0.5,
+        }],
+    });
+    let mut tr = Tracker::new(TrackOptions::default(), 0.5);
+    for t in &ts {
+        feed(&mut tr, t);
+    }
+    let r = tr.report();
+    let up = r
+        .groups
+        .iter()
+        .find(|g| g.key == "/srv/upload-*.pdf")
+        .expect("upload group");
+    assert!(up.leaking, "{up:?}");
+    assert_eq!(up.end, 27);
+    assert!(r.processes[0].exited);
+
+    // Closing that many while it keeps running is a real close.
+    let mut tr = Tracker::new(TrackOptions::default(), 0.5);
+    for t in &ts[..ts.len() - 1] {
+        feed(&mut tr, t);
+    }
+    let up = tr
+        .report()
+        .groups
+        .into_iter()
+        .find(|g| g.key == "/srv/upload-*.pdf")
+        .expect("group");
+    assert_eq!(up.end, 0);
+}

@@ -36,6 +36,8 @@ impl TrackOptions {
 }
 
 const EXAMPLES: usize = 3;
+/// Fewer closes than this in a process's last tick are ordinary closes, not a shutdown.
+const SHUTDOWN_MIN_CLOSES: u64 = 3;
 
 /// All state of a watch, fed tick by tick by the pipeline (live or from a recording).
 pub struct Tracker {
@@ -65,6 +67,10 @@ struct ProcTrack {
     group_index: HashMap<(Kind, String), usize>,
     fds: HashMap<i32, FdSlot>,
     listeners: Listeners,
+    /// The closes of its latest tick (group, opened during the watch), kept until the next
+    /// tick so that a shutdown can be told from a fix.
+    last_closes: Vec<(usize, bool)>,
+    fds_before_last: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -141,6 +147,8 @@ impl Tracker {
             group_index: HashMap::new(),
             fds: HashMap::with_capacity(snap.fds.len()),
             listeners: Listeners::default(),
+            last_closes: Vec::new(),
+            fds_before_last: n,
         };
         for e in &snap.fds {
             p.listeners.add(e);
@@ -169,6 +177,8 @@ impl Tracker {
         }
         let bucket = self.clock.bucket();
         let prev_t = self.t_prev;
+        p.last_closes.clear();
+        p.fds_before_last = p.fds_now;
         for e in delta.all_closed() {
             p.close(e);
         }
@@ -186,6 +196,9 @@ impl Tracker {
     pub fn exited(&mut self, id: ProcId, at: f64) {
         if let Some(&i) = self.index.get(&id) {
             let p = &mut self.procs[i];
+            if p.exited_at.is_none() {
+                p.undo_shutdown_closes();
+            }
             p.exited_at.get_or_insert(at);
             // Its groups and series stay for the report; the per-fd map is no longer needed,
             // so a week of respawning workers does not pile up fd tables.
@@ -471,5 +484,32 @@ impl ProcTrack {
         if slot.new {
             g.survivors = g.survivors.saturating_sub(1);
         }
+        self.last_closes.push((gi, slot.new));
+    }
+
+    /// A process that closed most of its fds in its last tick and then exited was shutting
+    /// down (an interpreter finalising its file objects, the kernel's own close at exit):
+    /// closing everything on the way out does not fix a leak, so that tick's closes are taken
+    /// back and the groups end where the process was still running.
+    fn undo_shutdown_closes(&mut self) {
+        let n = self.last_closes.len() as u64;
+        if n < SHUTDOWN_MIN_CLOSES || n * 2 < self.fds_before_last {
+            return;
+        }
+        let mut per_group: HashMap<usize, f64> = HashMap::new();
+        for &(gi, new) in &self.last_closes {
+            let g = &mut self.groups[gi];
+            g.count += 1;
+            g.closed = g.closed.saturating_sub(1);
+            if new {
+                g.survivors += 1;
+            }
+            *per_group.entry(gi).or_default() += 1.0;
+        }
+        for (gi, k) in per_group {
+            self.groups[gi].series.bump_last(k);
+        }
+        self.fds_now = self.fds_before_last.max(self.fds_now);
+        self.last_closes.clear();
     }
 }

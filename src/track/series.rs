@@ -128,6 +128,13 @@ impl Series {
         }
     }
 
+    /// Change the latest value by `delta` (a tick's closes taken back).
+    pub fn bump_last(&mut self, delta: f64) {
+        if let Some(a) = self.vals.iter_mut().rev().find(|a| a.n > 0) {
+            a.v += delta;
+        }
+    }
+
     /// Follow the clock halving its buckets.
     pub fn compact(&mut self) {
         self.vals = pairwise(&self.vals, self.first % 2);
