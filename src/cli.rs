@@ -141,10 +141,9 @@ pub struct TimingArgs {
     pub quiet: bool,
 }
 
+/// What a watch and `fdiff run` share.
 #[derive(Debug, Args, Default)]
-pub struct WatchArgs {
-    #[command(flatten)]
-    pub select: SelectArgs,
+pub struct WatchOptionsArgs {
     #[command(flatten)]
     pub timing: TimingArgs,
     #[command(flatten)]
@@ -152,9 +151,17 @@ pub struct WatchArgs {
     /// Write every tick to this file as JSON Lines (flushed each tick).
     #[arg(long, value_name = "FILE.jsonl")]
     pub record: Option<PathBuf>,
-    /// Exit 3 when a group leaks.
+    /// Exit 3 when a group leaks (fdiff run: when the command itself succeeded).
     #[arg(long)]
     pub fail_on_leak: bool,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub watch: WatchOptionsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -190,15 +197,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub timing: TimingArgs,
-    #[command(flatten)]
-    pub analysis: AnalysisArgs,
-    /// Write every tick to this file as JSON Lines.
-    #[arg(long, value_name = "FILE.jsonl")]
-    pub record: Option<PathBuf>,
-    /// Exit 3 when a group leaks and the command itself succeeded.
-    #[arg(long)]
-    pub fail_on_leak: bool,
+    pub watch: WatchOptionsArgs,
     /// Write the report here instead of stderr.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,

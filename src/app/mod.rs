@@ -109,8 +109,8 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
         ));
     }
     let selector = config::selector(&a.select)?;
-    let timing = config::timing(&a.timing)?;
-    let analysis = config::analysis(&a.analysis)?;
+    let timing = config::timing(&a.watch.timing)?;
+    let analysis = config::analysis(&a.watch.analysis)?;
     let stop = signals::Stop::install();
     let mut source = LiveSource::new(selector);
     if !start_source(&mut source, a.select.wait, &stop)? {
@@ -120,7 +120,7 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
         keep_waiting: false,
         timing,
         analysis,
-        record: a.record,
+        record: a.watch.record,
     };
     // Live lines share stdout with the table report, but never with a JSON one.
     let json = opts.analysis.format == Format::Json;
@@ -142,7 +142,7 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
         watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?.0
     };
     render_report(&report, opts.analysis.format)?;
-    Ok(leak_code(&report, a.fail_on_leak))
+    Ok(leak_code(&report, a.watch.fail_on_leak))
 }
 
 fn leak_code(report: &Report, fail_on_leak: bool) -> i32 {

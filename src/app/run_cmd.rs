@@ -17,8 +17,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus};
 
 pub fn run(a: RunArgs) -> Result<i32, Error> {
-    let timing = config::timing(&a.timing)?;
-    let analysis = config::analysis(&a.analysis)?;
+    let timing = config::timing(&a.watch.timing)?;
+    let analysis = config::analysis(&a.watch.analysis)?;
     let Some((prog, args)) = a.command.split_first() else {
         return Err(Error::usage("no command to run: fdiff run -- CMD [ARGS…]"));
     };
@@ -47,7 +47,7 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
     let opts = WatchOptions {
         timing,
         analysis,
-        record: a.record,
+        record: a.watch.record,
         keep_waiting: true,
     };
     let mut status: Option<ExitStatus> = None;
@@ -101,7 +101,7 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
     };
     res?;
     let code = status.map_or(exit_codes::ERROR, status_code);
-    Ok(if a.fail_on_leak && report.leaking && code == 0 {
+    Ok(if a.watch.fail_on_leak && report.leaking && code == 0 {
         exit_codes::LEAK
     } else {
         code

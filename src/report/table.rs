@@ -3,7 +3,7 @@
 
 use super::Exporter;
 use super::human;
-use crate::snapshot::{Snapshot, describe};
+use crate::snapshot::{FdEntry, Snapshot, describe};
 use crate::track::{DiffReport, Report};
 use crate::util::escape_control;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table as CTable, presets};
@@ -254,35 +254,23 @@ impl Exporter for Table {
                 )?;
             }
             let mut t = new_table(&["", "FD", "KIND", "WHAT"]);
-            for e in &p.closed {
-                t.add_row(vec![
-                    Cell::new("-"),
+            let row = |sign: &str, e: &FdEntry| {
+                vec![
+                    Cell::new(sign),
                     right(e.fd),
                     Cell::new(e.kind().as_str()),
                     Cell::new(escape_control(&describe::what(e))),
-                ]);
+                ]
+            };
+            for e in &p.closed {
+                t.add_row(row("-", e));
             }
             for r in &p.replaced {
-                t.add_row(vec![
-                    Cell::new("-"),
-                    right(r.old.fd),
-                    Cell::new(r.old.kind().as_str()),
-                    Cell::new(escape_control(&describe::what(&r.old))),
-                ]);
-                t.add_row(vec![
-                    Cell::new("+"),
-                    right(r.new.fd),
-                    Cell::new(r.new.kind().as_str()),
-                    Cell::new(escape_control(&describe::what(&r.new))),
-                ]);
+                t.add_row(row("-", &r.old));
+                t.add_row(row("+", &r.new));
             }
             for e in &p.opened {
-                t.add_row(vec![
-                    Cell::new("+"),
-                    right(e.fd),
-                    Cell::new(e.kind().as_str()),
-                    Cell::new(escape_control(&describe::what(e))),
-                ]);
+                t.add_row(row("+", e));
             }
             if t.row_count() == 0 {
                 writeln!(out, "no change")?;
