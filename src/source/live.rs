@@ -682,6 +682,12 @@ impl LiveSource {
     /// Open the selected processes. A pid named with --pid that cannot be read is an error;
     /// so is a selection that matches nothing.
     pub fn start(&mut self) -> Result<(), Error> {
+        let me = std::process::id() as i32;
+        if self.selector.pids.contains(&me) {
+            return Err(Error::failed(format!(
+                "pid '{me}' is this fdiff itself: fdiff never watches itself"
+            )));
+        }
         let cands = self.selector.candidates(true, &[]);
         for pid in cands {
             let explicit = self.selector.pids.contains(&pid);
