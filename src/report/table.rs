@@ -8,6 +8,7 @@ use crate::track::{DiffReport, Report};
 use crate::util::escape_control;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table as CTable, presets};
 use std::io::{self, Write};
+use unicode_width::UnicodeWidthStr;
 
 pub struct Table {
     pub color: bool,
@@ -28,6 +29,40 @@ fn right(s: impl ToString) -> Cell {
 fn write_table(t: &CTable, out: &mut dyn Write) -> io::Result<()> {
     for line in t.lines() {
         writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// Aligned columns, the first right-aligned, in the layout of the other tables. A snapshot
+/// may have 20,000 rows, where a general table layout costs more than reading the fds did.
+fn write_columns(header: [&str; 4], rows: &[[String; 4]], out: &mut dyn Write) -> io::Result<()> {
+    let width = |s: &str| UnicodeWidthStr::width(s);
+    let mut w = header.map(width);
+    for r in rows {
+        for (wi, cell) in w.iter_mut().zip(r) {
+            *wi = (*wi).max(width(cell));
+        }
+    }
+    let mut line = String::new();
+    let mut put = |cells: [&str; 4], out: &mut dyn Write| -> io::Result<()> {
+        line.clear();
+        for (i, (cell, wi)) in cells.iter().zip(w).enumerate() {
+            let pad = " ".repeat(wi.saturating_sub(width(cell)));
+            line.push(' ');
+            if i == 0 {
+                line.push_str(&pad);
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&pad);
+            }
+            line.push(' ');
+        }
+        writeln!(out, "{}", line.trim_end())
+    };
+    put(header, out)?;
+    for r in rows {
+        put([&r[0], &r[1], &r[2], &r[3]], out)?;
     }
     Ok(())
 }
@@ -61,16 +96,19 @@ impl Exporter for Table {
                 human::count(s.fds.len() as u64),
                 limit_text(s.fd_limit.soft, s.fd_limit.hard)
             )?;
-            let mut t = new_table(&["FD", "KIND", "WHAT", "DETAILS"]);
-            for e in &s.fds {
-                t.add_row(vec![
-                    right(e.fd),
-                    Cell::new(e.kind().as_str()),
-                    Cell::new(escape_control(&describe::what(e))),
-                    Cell::new(escape_control(&describe::details(e))),
-                ]);
-            }
-            write_table(&t, out)?;
+            let rows: Vec<[String; 4]> = s
+                .fds
+                .iter()
+                .map(|e| {
+                    [
+                        e.fd.to_string(),
+                        e.kind().as_str().to_owned(),
+                        escape_control(&describe::what(e)).into_owned(),
+                        escape_control(&describe::details(e)).into_owned(),
+                    ]
+                })
+                .collect();
+            write_columns(["FD", "KIND", "WHAT", "DETAILS"], &rows, out)?;
             for err in &s.errors {
                 writeln!(out, "fd {}: could not be read: {}", err.fd, err.error)?;
             }
