@@ -179,10 +179,6 @@ impl LiveProc {
         self.id
     }
 
-    pub fn comm(&self) -> &str {
-        &self.comm
-    }
-
     /// Whether the process has exited: a poll of its pidfd, or its stat where there is none.
     fn check_alive(&mut self) -> Result<(), ProcError> {
         let Some(pidfd) = &self.pidfd else {

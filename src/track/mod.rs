@@ -222,13 +222,6 @@ impl Tracker {
         self.ticks
     }
 
-    /// Whether a process is tracked and not yet marked exited.
-    pub fn is_live(&self, id: ProcId) -> bool {
-        self.index
-            .get(&id)
-            .is_some_and(|&i| self.procs[i].exited_at.is_none())
-    }
-
     /// Current count and normalized key of the group an fd of `id` belongs to.
     pub fn group_of(&self, id: ProcId, e: &FdEntry) -> Option<(Kind, String)> {
         let p = &self.procs[*self.index.get(&id)?];
