@@ -4,22 +4,14 @@
 use super::watch::feed;
 use crate::diff::diff;
 use crate::report::record::Recorder;
-use crate::snapshot::{Detail, FdEntry, FdLimit, FileDetail, SNAPSHOT_SCHEMA, Snapshot};
+use crate::snapshot::{FdEntry, FdLimit, SNAPSHOT_SCHEMA, Snapshot};
 use crate::source::recording::RecordingSource;
 use crate::source::{Event, Tick};
 use crate::track::{TrackOptions, Tracker};
 use std::sync::Arc;
 
 fn file(fd: i32, path: &str) -> Arc<FdEntry> {
-    Arc::new(FdEntry {
-        fd,
-        target: path.to_owned(),
-        target_hex: None,
-        detail: Detail::File(FileDetail {
-            path: path.to_owned(),
-            ..FileDetail::default()
-        }),
-    })
+    crate::snapshot::model::test_file(fd, path, None)
 }
 
 fn snap(pid: i32, comm: &str, t: f64, fds: Vec<Arc<FdEntry>>) -> Snapshot {
@@ -39,35 +31,32 @@ fn snap(pid: i32, comm: &str, t: f64, fds: Vec<Arc<FdEntry>>) -> Snapshot {
     }
 }
 
-/// Ticks of processes that each leak `per_tick[i]` files per tick (one per `every` ticks when
-/// `per_tick` is 0) and churn one file, with the last process exiting before the end.
-fn ticks(pids: &[i32], per_tick: usize, n: usize, exit_last_at: Option<usize>) -> Vec<Tick> {
+/// Ticks `t0, t0 + dt, …` of processes named `comm` whose fds at tick k are
+/// `fds_of(process index, k)`; the last process is gone from tick `exit_last_at` on.
+fn build_ticks(
+    pids: &[i32],
+    comm: &str,
+    (t0, dt): (f64, f64),
+    n: usize,
+    exit_last_at: Option<usize>,
+    fds_of: impl Fn(usize, usize) -> Vec<Arc<FdEntry>>,
+) -> Vec<Tick> {
     let mut out = Vec::new();
     let mut prev: Vec<Option<Snapshot>> = vec![None; pids.len()];
     for k in 0..n {
-        let t = 1_000.0 + k as f64 * 0.5;
+        let t = t0 + k as f64 * dt;
         let mut events = Vec::new();
         for (i, &pid) in pids.iter().enumerate() {
             if exit_last_at.is_some_and(|x| i == pids.len() - 1 && k >= x) {
-                if prev[i].take().is_some() {
+                if let Some(p) = prev[i].take() {
                     events.push(Event::Exited {
-                        id: crate::snapshot::ProcId {
-                            pid,
-                            start_time: 1000 + pid as u64,
-                        },
+                        id: p.proc_id(),
                         at: t,
                     });
                 }
                 continue;
             }
-            let mut fds = vec![
-                file(0, "/dev/null"),
-                file(3, &format!("/tmp/churn-{k}.tmp")),
-            ];
-            for j in 0..(k * per_tick) {
-                fds.push(file(10 + j as i32, &format!("/srv/upload-{j}.pdf")));
-            }
-            let s = snap(pid, "worker", t, fds);
+            let s = snap(pid, comm, t, fds_of(i, k));
             events.push(match prev[i].take() {
                 None => Event::First(s.clone()),
                 Some(p) => Event::Update {
@@ -80,6 +69,21 @@ fn ticks(pids: &[i32], per_tick: usize, n: usize, exit_last_at: Option<usize>) -
         out.push(Tick { t, events });
     }
     out
+}
+
+/// Workers that each leak `per_tick` upload files per tick and churn one temp file, every
+/// 0.5 s from t = 1000, with the last one exiting at tick `exit_last_at`.
+fn ticks(pids: &[i32], per_tick: usize, n: usize, exit_last_at: Option<usize>) -> Vec<Tick> {
+    build_ticks(pids, "worker", (1_000.0, 0.5), n, exit_last_at, |_, k| {
+        let mut fds = vec![
+            file(0, "/dev/null"),
+            file(3, &format!("/tmp/churn-{k}.tmp")),
+        ];
+        for j in 0..(k * per_tick) {
+            fds.push(file(10 + j as i32, &format!("/srv/upload-{j}.pdf")));
+        }
+        fds
+    })
 }
 
 #[test]
@@ -151,30 +155,15 @@ fn issue4_rollup_leaks_when_each_process_is_too_slow_alone() {
     // Four workers, each gaining one fd every 4 ticks over 9 ticks: two each, too few to judge
     // alone; together eight, steadily.
     let pids = [20, 21, 22, 23];
-    let mut all = Vec::new();
-    let mut prev: Vec<Option<Snapshot>> = vec![None; 4];
-    for k in 0..9usize {
-        let t = 2_000.0 + k as f64;
-        let mut events = Vec::new();
-        for (i, &pid) in pids.iter().enumerate() {
-            // Staggered so the sum grows every tick.
-            let leaked = (k + i) / 4;
-            let mut fds = vec![file(0, "/dev/null")];
-            for j in 0..leaked {
-                fds.push(file(10 + j as i32, &format!("/srv/docs/invoice-{j}.pdf")));
-            }
-            let s = snap(pid, "gunicorn", t, fds);
-            events.push(match prev[i].take() {
-                None => Event::First(s.clone()),
-                Some(p) => Event::Update {
-                    delta: diff(&p.fds, &s.fds),
-                    snapshot: s.clone(),
-                },
-            });
-            prev[i] = Some(s);
+    let all = build_ticks(&pids, "gunicorn", (2_000.0, 1.0), 9, None, |i, k| {
+        // Staggered so the sum grows every tick.
+        let leaked = (k + i) / 4;
+        let mut fds = vec![file(0, "/dev/null")];
+        for j in 0..leaked {
+            fds.push(file(10 + j as i32, &format!("/srv/docs/invoice-{j}.pdf")));
         }
-        all.push(Tick { t, events });
-    }
+        fds
+    });
     let mut tr = Tracker::new(TrackOptions::default(), 1.0);
     for t in &all {
         feed(&mut tr, t);

@@ -149,19 +149,10 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{FileDetail, PipeDetail};
+    use crate::snapshot::PipeDetail;
 
     fn file(fd: i32, path: &str, ino: u64) -> Arc<FdEntry> {
-        Arc::new(FdEntry {
-            fd,
-            target: path.to_owned(),
-            target_hex: None,
-            detail: Detail::File(FileDetail {
-                path: path.to_owned(),
-                inode: Some(ino),
-                ..FileDetail::default()
-            }),
-        })
+        crate::snapshot::model::test_file(fd, path, Some(ino))
     }
 
     fn pipe(fd: i32, ino: u64) -> Arc<FdEntry> {

@@ -303,3 +303,18 @@ impl Snapshot {
         }
     }
 }
+
+/// A file entry for tests of later stages.
+#[cfg(test)]
+pub(crate) fn test_file(fd: i32, path: &str, inode: Option<u64>) -> Arc<FdEntry> {
+    Arc::new(FdEntry {
+        fd,
+        target: path.to_owned(),
+        target_hex: None,
+        detail: Detail::File(FileDetail {
+            path: path.to_owned(),
+            inode,
+            ..FileDetail::default()
+        }),
+    })
+}

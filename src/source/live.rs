@@ -377,14 +377,21 @@ impl LiveProc {
         if pending.is_empty() {
             return Vec::new();
         }
-        let (socks, others): (Vec<Pending>, Vec<Pending>) = pending
-            .into_iter()
-            .partition(|p| matches!(classify(&p.raw), Class::Socket { .. }));
-        if others
-            .iter()
-            .any(|p| matches!(classify(&p.raw), Class::AnonInode { .. }))
-            && self.fdinfo_dir.is_none()
-        {
+        // One look at each link: sockets go to the batch lookup with their inode, the rest to
+        // the per-fd decoders.
+        let mut socks: Vec<(Pending, u64)> = Vec::new();
+        let mut others: Vec<Pending> = Vec::with_capacity(pending.len());
+        let mut any_anon = false;
+        for p in pending {
+            match classify(&p.raw) {
+                Class::Socket { inode } => socks.push((p, inode)),
+                class => {
+                    any_anon |= matches!(class, Class::AnonInode { .. });
+                    others.push(p);
+                }
+            }
+        }
+        if any_anon && self.fdinfo_dir.is_none() {
             self.fdinfo_dir = open_dir(self.pid_dir.as_fd(), "fdinfo").ok();
         }
         let Ok(fd_dir) = self.fd_dir.fd() else {
@@ -518,24 +525,18 @@ const MAX_WORKERS: usize = 4;
 
 fn decode_sockets(
     pid: i32,
-    socks: &[Pending],
+    socks: &[(Pending, u64)],
     sockets: &mut SocketDecoder,
 ) -> Vec<Option<Arc<FdEntry>>> {
-    let pairs: Vec<(i32, u64)> = socks
-        .iter()
-        .filter_map(|p| match classify(&p.raw) {
-            Class::Socket { inode } => Some((p.fd, inode)),
-            _ => None,
-        })
-        .collect();
-    if pairs.is_empty() {
+    if socks.is_empty() {
         return Vec::new();
     }
+    let pairs: Vec<(i32, u64)> = socks.iter().map(|(p, inode)| (p.fd, *inode)).collect();
     let details = sockets.decode_fds(pid, &pairs);
     socks
         .iter()
         .zip(details)
-        .map(|(p, d)| Some(Arc::new(entry(p.fd, &p.raw, Detail::Socket(d)))))
+        .map(|((p, _), d)| Some(Arc::new(entry(p.fd, &p.raw, Detail::Socket(d)))))
         .collect()
 }
 

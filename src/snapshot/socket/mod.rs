@@ -171,13 +171,19 @@ impl SocketDecoder {
         };
         if netlink {
             // A dump walks the whole hash table even when it holds nothing: skip the tables
-            // sockstat says are empty in this namespace (tcp6 and udp6, often).
-            let empty = empty_inet_tables();
+            // sockstat says are empty in this namespace (tcp6 and udp6, often). Read only once
+            // an inet table is due, so a tick with new unix sockets alone reads nothing more.
+            let mut empty: Option<Vec<Family>> = None;
             for &family in families {
                 if wanted.is_empty() {
                     break;
                 }
-                if empty.contains(&family) {
+                let inet = INET_LINES.iter().any(|&(_, f)| f == family);
+                if inet
+                    && empty
+                        .get_or_insert_with(empty_inet_tables)
+                        .contains(&family)
+                {
                     continue;
                 }
                 if self.diag.lookup(family, wanted, found).is_err() {
