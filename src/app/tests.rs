@@ -116,14 +116,17 @@ fn issue3_report_from_recording_equals_live_report() {
         .iter()
         .find(|g| g.pid == 10 && g.key == "/srv/upload-*.pdf")
         .expect("upload group");
-    assert!(up.leaking && (up.rate_per_sec - 4.0).abs() < 0.01, "{up:?}");
+    assert!(
+        up.counts.leaking && (up.counts.rate_per_sec - 4.0).abs() < 0.01,
+        "{up:?}"
+    );
     let churn = a
         .groups
         .iter()
         .find(|g| g.pid == 10 && g.key == "/tmp/churn-*.tmp")
         .expect("churn");
-    assert!(!churn.leaking);
-    assert_eq!((churn.start, churn.end), (1, 1));
+    assert!(!churn.counts.leaking);
+    assert_eq!((churn.counts.start, churn.counts.end), (1, 1));
 }
 
 #[test]
@@ -170,7 +173,7 @@ fn issue4_rollup_leaks_when_each_process_is_too_slow_alone() {
     }
     let r = tr.report();
     assert!(
-        r.groups.iter().all(|g| !g.leaking),
+        r.groups.iter().all(|g| !g.counts.leaking),
         "no process leaks alone"
     );
     let ru = r
@@ -179,7 +182,7 @@ fn issue4_rollup_leaks_when_each_process_is_too_slow_alone() {
         .find(|r| r.key == "/srv/docs/invoice-*.pdf")
         .expect("rollup");
     assert_eq!(ru.pids, vec![20, 21, 22, 23]);
-    assert!(ru.leaking, "{ru:?}");
+    assert!(ru.counts.leaking, "{ru:?}");
     assert!(r.leaking);
 }
 
@@ -253,8 +256,8 @@ fn issue4_closing_everything_on_exit_does_not_hide_a_leak() {
         .iter()
         .find(|g| g.key == "/srv/upload-*.pdf")
         .expect("upload group");
-    assert!(up.leaking, "{up:?}");
-    assert_eq!(up.end, 27);
+    assert!(up.counts.leaking, "{up:?}");
+    assert_eq!(up.counts.end, 27);
     assert!(r.processes[0].exited);
 
     // Closing that many while it keeps running is a real close.
@@ -268,5 +271,5 @@ fn issue4_closing_everything_on_exit_does_not_hide_a_leak() {
         .into_iter()
         .find(|g| g.key == "/srv/upload-*.pdf")
         .expect("group");
-    assert_eq!(up.end, 0);
+    assert_eq!(up.counts.end, 0);
 }

@@ -159,13 +159,13 @@ impl Exporter for Table {
         for g in r
             .groups
             .iter()
-            .filter(|g| g.leaking || g.opened > 0 || g.closed > 0)
+            .filter(|g| g.counts.leaking || g.counts.opened > 0 || g.counts.closed > 0)
         {
             let mut row = vec![];
             if multi {
                 row.push(right(g.pid));
             }
-            let verdict = if !g.leaking {
+            let verdict = if !g.counts.leaking {
                 Cell::new("ok")
             } else if self.color {
                 Cell::new("LEAK")
@@ -177,13 +177,13 @@ impl Exporter for Table {
             row.extend([
                 Cell::new(g.kind.as_str()),
                 Cell::new(escape_control(&g.key)),
-                right(g.start),
-                right(g.end),
-                right(g.peak),
-                right(g.opened),
-                right(g.closed),
-                right(g.survivors),
-                right(human::rate(g.rate_per_sec)),
+                right(g.counts.start),
+                right(g.counts.end),
+                right(g.counts.peak),
+                right(g.counts.opened),
+                right(g.counts.closed),
+                right(g.counts.survivors),
+                right(human::rate(g.counts.rate_per_sec)),
                 verdict,
                 Cell::new(human::sparkline(&g.series)),
             ]);
@@ -194,7 +194,7 @@ impl Exporter for Table {
         } else {
             write_table(&t, out)?;
         }
-        let leaking: Vec<_> = r.groups.iter().filter(|g| g.leaking).collect();
+        let leaking: Vec<_> = r.groups.iter().filter(|g| g.counts.leaking).collect();
         if !leaking.is_empty() {
             writeln!(out)?;
             for g in &leaking {
@@ -210,23 +210,27 @@ impl Exporter for Table {
                     g.pid,
                     g.kind,
                     escape_control(&g.key),
-                    g.start,
-                    g.end,
-                    human::rate(g.rate_per_sec),
+                    g.counts.start,
+                    g.counts.end,
+                    human::rate(g.counts.rate_per_sec),
                     ex.join(", ")
                 )?;
             }
         }
-        for ru in r.rollup.iter().filter(|ru| ru.leaking || ru.opened > 0) {
+        for ru in r
+            .rollup
+            .iter()
+            .filter(|ru| ru.counts.leaking || ru.counts.opened > 0)
+        {
             writeln!(
                 out,
                 "{}: {} {} {} over {} processes, {}",
                 escape_control(&ru.comm),
                 ru.kind,
                 escape_control(&ru.key),
-                human::rate(ru.rate_per_sec),
+                human::rate(ru.counts.rate_per_sec),
                 ru.pids.len(),
-                if ru.leaking {
+                if ru.counts.leaking {
                     self.paint("leaking", "1;31")
                 } else {
                     "not leaking".to_owned()

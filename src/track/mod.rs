@@ -8,7 +8,9 @@ pub mod series;
 pub mod verdict;
 
 pub use group::GroupBy;
-pub use model::{DiffReport, GroupReport, ProcessReport, REPORT_SCHEMA, Report, RollupReport};
+pub use model::{
+    Counts, DiffReport, GroupReport, ProcessReport, REPORT_SCHEMA, Report, RollupReport,
+};
 
 use crate::diff::Delta;
 use crate::snapshot::{FdEntry, FdLimit, Kind, ProcId, Snapshot};
@@ -249,14 +251,16 @@ impl Tracker {
                     comm: p.comm.clone(),
                     kind: g.kind,
                     key: g.key.clone(),
-                    start: g.start,
-                    end: g.count,
-                    peak: g.peak,
-                    opened: g.opened,
-                    closed: g.closed,
-                    survivors: g.survivors,
-                    rate_per_sec: v.rate_per_sec,
-                    leaking: v.leaking,
+                    counts: Counts {
+                        start: g.start,
+                        end: g.count,
+                        peak: g.peak,
+                        opened: g.opened,
+                        closed: g.closed,
+                        survivors: g.survivors,
+                        rate_per_sec: v.rate_per_sec,
+                        leaking: v.leaking,
+                    },
                     examples: g.examples.clone(),
                     series: model::downsample(&y),
                 });
@@ -282,17 +286,18 @@ impl Tracker {
                 eta_to_limit_secs: eta,
             });
         }
+        let growth = |c: &Counts| c.end as i64 - c.start as i64;
         groups.sort_by(|a, b| {
-            b.leaking
-                .cmp(&a.leaking)
-                .then(b.rate_per_sec.total_cmp(&a.rate_per_sec))
-                .then((b.end as i64 - b.start as i64).cmp(&(a.end as i64 - a.start as i64)))
+            a.counts
+                .severity(&b.counts)
+                .then(growth(&b.counts).cmp(&growth(&a.counts)))
                 .then(a.pid.cmp(&b.pid))
                 .then(a.kind.cmp(&b.kind))
                 .then(a.key.cmp(&b.key))
         });
         let rollup = self.rollup(t0);
-        let leaking = groups.iter().any(|g| g.leaking) || rollup.iter().any(|r| r.leaking);
+        let leaking =
+            groups.iter().any(|g| g.counts.leaking) || rollup.iter().any(|r| r.counts.leaking);
         Report {
             schema: REPORT_SCHEMA.to_owned(),
             interval_secs: self.interval_secs,
@@ -335,17 +340,16 @@ impl Tracker {
             let nb = self.clock.buckets();
             let mut sum = vec![0.0f64; nb];
             let mut tsum = vec![(0.0f64, 0u32); nb];
-            let (mut start, mut end, mut opened, mut closed, mut survivors) = (0, 0, 0, 0, 0);
+            let mut c = Counts::default();
             let mut any_member_leaks = false;
-            let mut peak_sum = 0u64;
             for &(pi, gi) in &list {
                 let g = &self.procs[pi].groups[gi];
-                start += g.start;
-                end += g.count;
-                opened += g.opened;
-                closed += g.closed;
-                survivors += g.survivors;
-                peak_sum += g.peak;
+                c.start += g.start;
+                c.end += g.count;
+                c.opened += g.opened;
+                c.closed += g.closed;
+                c.survivors += g.survivors;
+                c.peak += g.peak;
                 let pts: Vec<(usize, f64, f64)> = g.series.by_bucket().collect();
                 let Some(&(_, _, base)) = pts.first() else {
                     continue;
@@ -375,27 +379,23 @@ impl Tracker {
                 .filter(|((_, n), _)| *n > 0)
                 .map(|((ts, n), v)| (ts / f64::from(*n) - t0, *v))
                 .unzip();
-            let v = verdict::judge(&t, &y, survivors);
+            let v = verdict::judge(&t, &y, c.survivors);
             out.push(RollupReport {
                 comm,
                 pids,
                 kind,
                 key,
-                start,
-                end,
-                peak: peak_sum,
-                opened,
-                closed,
-                survivors,
-                rate_per_sec: v.rate_per_sec,
-                leaking: v.leaking || any_member_leaks,
+                counts: Counts {
+                    rate_per_sec: v.rate_per_sec,
+                    leaking: v.leaking || any_member_leaks,
+                    ..c
+                },
                 series: model::downsample(&y),
             });
         }
         out.sort_by(|a, b| {
-            b.leaking
-                .cmp(&a.leaking)
-                .then(b.rate_per_sec.total_cmp(&a.rate_per_sec))
+            a.counts
+                .severity(&b.counts)
                 .then(a.comm.cmp(&b.comm))
                 .then(a.key.cmp(&b.key))
         });

@@ -50,14 +50,8 @@ pub struct GroupReport {
     pub comm: String,
     pub kind: Kind,
     pub key: String,
-    pub start: u64,
-    pub end: u64,
-    pub peak: u64,
-    pub opened: u64,
-    pub closed: u64,
-    pub survivors: u64,
-    pub rate_per_sec: f64,
-    pub leaking: bool,
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Up to three targets of fds in the group, those opened during the watch first.
     pub examples: Vec<String>,
     /// The count over time, downsampled to at most [`SERIES_POINTS`] values.
@@ -70,6 +64,14 @@ pub struct RollupReport {
     pub pids: Vec<i32>,
     pub kind: Kind,
     pub key: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub series: Vec<f64>,
+}
+
+/// A group's counts over the watch and its verdict, the same for one process and a roll-up.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Counts {
     pub start: u64,
     pub end: u64,
     pub peak: u64,
@@ -78,7 +80,16 @@ pub struct RollupReport {
     pub survivors: u64,
     pub rate_per_sec: f64,
     pub leaking: bool,
-    pub series: Vec<f64>,
+}
+
+impl Counts {
+    /// Report order: leaking first, then the fastest growth.
+    pub fn severity(&self, other: &Counts) -> std::cmp::Ordering {
+        other
+            .leaking
+            .cmp(&self.leaking)
+            .then(other.rate_per_sec.total_cmp(&self.rate_per_sec))
+    }
 }
 
 /// Points kept in a report's series (enough for a sparkline).
