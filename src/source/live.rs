@@ -736,7 +736,6 @@ pub struct LiveSource {
 struct Watched {
     proc: LiveProc,
     last: Option<Vec<Arc<FdEntry>>>,
-    gone: bool,
 }
 
 impl LiveSource {
@@ -768,7 +767,6 @@ impl LiveSource {
                 Ok(p) => self.procs.push(Watched {
                     proc: p,
                     last: None,
-                    gone: false,
                 }),
                 Err(e) if explicit => return Err(e.into_error()),
                 Err(ProcError::PermissionDenied { .. }) => self.refuse(pid),
@@ -809,7 +807,7 @@ impl LiveSource {
 
     /// Processes being watched that have not exited.
     pub fn live(&self) -> usize {
-        self.procs.iter().filter(|w| !w.gone).count()
+        self.procs.len()
     }
 
     pub fn is_dynamic(&self) -> bool {
@@ -820,67 +818,64 @@ impl LiveSource {
     pub fn next_tick(&mut self) -> Tick {
         let t = now_secs();
         if self.selector.is_dynamic() && self.started {
-            let watched: Vec<i32> = self
-                .procs
-                .iter()
-                .filter(|w| !w.gone)
-                .map(|w| w.proc.id().pid)
-                .collect();
+            let watched: Vec<i32> = self.procs.iter().map(|w| w.proc.id().pid).collect();
             for pid in self.selector.candidates(false, &watched) {
                 if watched.contains(&pid) {
                     continue;
                 }
+                // Exited processes have left `procs`, so a pid not watched now is a process
+                // fdiff has not seen (a reused pid has another start time).
                 match LiveProc::open(pid) {
-                    // A pid seen before with another start time is a new process.
-                    Ok(p) if !self.procs.iter().any(|w| w.proc.id() == p.id()) => {
-                        self.procs.push(Watched {
-                            proc: p,
-                            last: None,
-                            gone: false,
-                        })
-                    }
-                    Ok(_) => {}
+                    Ok(p) => self.procs.push(Watched {
+                        proc: p,
+                        last: None,
+                    }),
                     Err(ProcError::PermissionDenied { .. }) => self.refuse(pid),
                     Err(_) => {}
                 }
             }
         }
         let mut events = Vec::new();
-        for w in self.procs.iter_mut().filter(|w| !w.gone) {
+        let (sockets, warnings, fatal, named) = (
+            &mut self.sockets,
+            &mut self.warnings,
+            &mut self.fatal,
+            &self.selector.pids,
+        );
+        // A process that is gone leaves the watch here; only its Exited event remains.
+        self.procs.retain_mut(|w| {
             let prev: &[Arc<FdEntry>] = w.last.as_deref().unwrap_or(&[]);
-            match w.proc.snapshot(prev, &mut self.sockets) {
+            match w.proc.snapshot(prev, sockets) {
                 Ok(snap) => {
-                    let ev = match &w.last {
-                        None => Event::First(snap.clone()),
+                    let fds = snap.fds.clone();
+                    events.push(match w.last.take() {
+                        None => Event::First(snap),
                         Some(last) => Event::Update {
-                            delta: crate::diff::diff(last, &snap.fds),
-                            snapshot: snap.clone(),
+                            delta: crate::diff::diff(&last, &snap.fds),
+                            snapshot: snap,
                         },
-                    };
-                    w.last = Some(snap.fds);
-                    events.push(ev);
+                    });
+                    w.last = Some(fds);
+                    true
                 }
                 Err(e) => {
                     if let ProcError::PermissionDenied { .. } = e {
-                        if w.last.is_none() && self.selector.pids.contains(&w.proc.id().pid) {
+                        if w.last.is_none() && named.contains(&w.proc.id().pid) {
                             // Named by the user and unreadable from the start: nothing to watch.
-                            self.fatal.get_or_insert(e.into_error());
+                            fatal.get_or_insert(e.into_error());
                         } else {
-                            self.warnings
+                            warnings
                                 .push(format!("{}; treating it as gone", e.into_error().message));
                         }
                     }
-                    w.gone = true;
-                    w.last = None;
                     events.push(Event::Exited {
                         id: w.proc.id(),
                         at: t,
                     });
+                    false
                 }
             }
-        }
-        // Exited processes keep only their id; drop the rest of their state.
-        self.procs.retain(|w| !w.gone || w.last.is_some());
+        });
         Tick { t, events }
     }
 
