@@ -237,10 +237,9 @@ impl LiveProc {
         let mut fds: Vec<Arc<FdEntry>> = Vec::with_capacity(prev.len() + 16);
         let mut in_order = true;
         let mut pending: Vec<Pending> = Vec::new();
-        let mut errors: Vec<FdError> = Vec::new();
         let mut j = 0usize;
         let mut last_fd = -1;
-        let mut denied = 0usize;
+        let mut unreadable = Unreadable::default();
         // A first snapshot has nothing to compare with: list the fds, then read their links
         // (in parallel when there are many).
         let first = prev.is_empty();
@@ -279,19 +278,8 @@ impl LiveProc {
                 Ok(n) => n,
                 // Closed between readdir and readlink: it simply was not there.
                 Err(Errno::NOENT) => continue,
-                Err(e @ (Errno::ACCESS | Errno::PERM)) => {
-                    denied += 1;
-                    errors.push(FdError {
-                        fd,
-                        error: format!("readlink: {e}"),
-                    });
-                    continue;
-                }
                 Err(e) => {
-                    errors.push(FdError {
-                        fd,
-                        error: format!("readlink: {e}"),
-                    });
+                    unreadable.add(fd, e);
                     continue;
                 }
             };
@@ -323,11 +311,11 @@ impl LiveProc {
                 .fd_dir
                 .fd()
                 .map_err(|e| io_err(self.id.pid, "/proc/PID/fd", e))?;
-            (pending, errors, denied) = readlink_all(dirfd, &listed);
+            (pending, unreadable) = readlink_all(dirfd, &listed);
         }
         // Listing allowed but every link refused: the whole process is off limits (e.g. a
         // process in another user namespace), which is an error, not an empty snapshot.
-        if denied > 0 && fds.is_empty() && pending.is_empty() {
+        if unreadable.denied > 0 && fds.is_empty() && pending.is_empty() {
             return Err(ProcError::PermissionDenied {
                 pid: self.id.pid,
                 comm: Some(self.comm.clone()),
@@ -364,7 +352,7 @@ impl LiveProc {
             taken_at,
             fd_limit: self.fd_limit,
             fds,
-            errors,
+            errors: unreadable.errors,
         })
     }
 
@@ -448,13 +436,29 @@ impl LiveProc {
     }
 }
 
-/// Read the links of `fds`, in order: (readable ones, unreadable ones, how many of those
-/// were refused). Large tables are split across cores; a first `fdiff snapshot` of 20,000
-/// fds is mostly this pass.
-fn readlink_all(dirfd: BorrowedFd<'_>, fds: &[i32]) -> (Vec<Pending>, Vec<FdError>, usize) {
-    fn part(dirfd: BorrowedFd<'_>, fds: &[i32]) -> (Vec<Pending>, Vec<FdError>, usize) {
+/// Fds that exist but whose link could not be read, and how many of those were refused.
+#[derive(Default)]
+struct Unreadable {
+    errors: Vec<FdError>,
+    denied: usize,
+}
+
+impl Unreadable {
+    fn add(&mut self, fd: i32, e: Errno) {
+        self.denied += usize::from(matches!(e, Errno::ACCESS | Errno::PERM));
+        self.errors.push(FdError {
+            fd,
+            error: format!("readlink: {e}"),
+        });
+    }
+}
+
+/// Read the links of `fds`, in order. Large tables are split across cores; a first
+/// `fdiff snapshot` of 20,000 fds is mostly this pass.
+fn readlink_all(dirfd: BorrowedFd<'_>, fds: &[i32]) -> (Vec<Pending>, Unreadable) {
+    fn part(dirfd: BorrowedFd<'_>, fds: &[i32]) -> (Vec<Pending>, Unreadable) {
         let mut buf = vec![0u8; LINK_BUF];
-        let (mut pending, mut errors, mut denied) = (Vec::with_capacity(fds.len()), Vec::new(), 0);
+        let (mut pending, mut unreadable) = (Vec::with_capacity(fds.len()), Unreadable::default());
         for &fd in fds {
             match rustix::fs::readlinkat_raw(dirfd, FdName::new(fd).as_str(), &mut buf[..]) {
                 Ok(n) => pending.push(Pending {
@@ -463,16 +467,10 @@ fn readlink_all(dirfd: BorrowedFd<'_>, fds: &[i32]) -> (Vec<Pending>, Vec<FdErro
                 }),
                 // Closed between readdir and readlink: it simply was not there.
                 Err(Errno::NOENT) => {}
-                Err(e) => {
-                    denied += usize::from(matches!(e, Errno::ACCESS | Errno::PERM));
-                    errors.push(FdError {
-                        fd,
-                        error: format!("readlink: {e}"),
-                    });
-                }
+                Err(e) => unreadable.add(fd, e),
             }
         }
-        (pending, errors, denied)
+        (pending, unreadable)
     }
     let workers = if fds.len() >= 2 * PARALLEL_MIN {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
@@ -494,11 +492,11 @@ fn readlink_all(dirfd: BorrowedFd<'_>, fds: &[i32]) -> (Vec<Pending>, Vec<FdErro
             .map(|(c, h)| h.join().unwrap_or_else(|_| part(dirfd, c)))
             .collect()
     });
-    let mut out = (Vec::with_capacity(fds.len()), Vec::new(), 0);
-    for (p, e, d) in parts {
+    let mut out = (Vec::with_capacity(fds.len()), Unreadable::default());
+    for (p, u) in parts {
         out.0.extend(p);
-        out.1.extend(e);
-        out.2 += d;
+        out.1.errors.extend(u.errors);
+        out.1.denied += u.denied;
     }
     out
 }
