@@ -8,7 +8,6 @@ use crate::cli::DemoArgs;
 use crate::config::{self, Analysis, Timing};
 use crate::error::Error;
 use crate::exit_codes;
-use crate::report::live::LiveLines;
 use crate::report::{Format, exporter};
 use crate::source::live::LiveSource;
 use crate::source::select::Selector;
@@ -95,23 +94,8 @@ pub fn run(a: DemoArgs) -> Result<i32, Error> {
         record: None,
         keep_waiting: false,
     };
-    let (report, _) = if a.quiet {
-        watch::watch::<std::io::Stderr>(&mut source, &opts, None, &stop, || false)?
-    } else if format == Format::Json {
-        let mut live = LiveLines::new(
-            std::io::stderr(),
-            output::stderr_color(),
-            output::screen_lines(false),
-        );
-        watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?
-    } else {
-        let mut live = LiveLines::new(
-            std::io::stdout(),
-            output::stdout_color(),
-            output::screen_lines(true),
-        );
-        watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?
-    };
+    let to = watch::LiveTo::beside(format, a.quiet);
+    let (report, _) = watch::watch_to(&mut source, &opts, to, &stop, || false)?;
     drop(child);
     let ex = exporter(format, output::stdout_color());
     let stdout = std::io::stdout();

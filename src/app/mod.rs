@@ -11,7 +11,6 @@ use crate::cli::{Cli, Command, DiffArgs, ReportArgs, SnapshotArgs, WatchArgs};
 use crate::config;
 use crate::error::Error;
 use crate::exit_codes;
-use crate::report::live::LiveLines;
 use crate::report::{Format, exporter};
 use crate::source::live::LiveSource;
 use crate::source::recording::{RecordingSource, load_snapshots, open};
@@ -122,25 +121,8 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
         analysis,
         record: a.watch.record,
     };
-    // Live lines share stdout with the table report, but never with a JSON one.
-    let json = opts.analysis.format == Format::Json;
-    let report = if opts.timing.quiet {
-        watch::watch::<std::io::Stderr>(&mut source, &opts, None, &stop, || false)?.0
-    } else if json {
-        let mut live = LiveLines::new(
-            std::io::stderr(),
-            output::stderr_color(),
-            output::screen_lines(false),
-        );
-        watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?.0
-    } else {
-        let mut live = LiveLines::new(
-            std::io::stdout(),
-            output::stdout_color(),
-            output::screen_lines(true),
-        );
-        watch::watch(&mut source, &opts, Some(&mut live), &stop, || false)?.0
-    };
+    let to = watch::LiveTo::beside(opts.analysis.format, opts.timing.quiet);
+    let report = watch::watch_to(&mut source, &opts, to, &stop, || false)?.0;
     render_report(&report, opts.analysis.format)?;
     Ok(leak_code(&report, a.watch.fail_on_leak))
 }

@@ -9,7 +9,6 @@ use crate::config;
 use crate::error::Error;
 use crate::exit_codes;
 use crate::report::exporter;
-use crate::report::live::LiveLines;
 use crate::source::live::LiveSource;
 use crate::source::select::Selector;
 use std::io::Write;
@@ -67,17 +66,13 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
             Err(_) => true,
         }
     };
-    let quiet = opts.timing.quiet;
-    let (report, _) = if quiet {
-        watch::watch::<std::io::Stderr>(&mut source, &opts, None, &stop, &mut done)?
+    // CMD owns stdout: everything of fdiff's goes to stderr.
+    let to = if opts.timing.quiet {
+        watch::LiveTo::Nowhere
     } else {
-        let mut live = LiveLines::new(
-            std::io::stderr(),
-            output::stderr_color(),
-            output::screen_lines(false),
-        );
-        watch::watch(&mut source, &opts, Some(&mut live), &stop, &mut done)?
+        watch::LiveTo::Stderr
     };
+    let (report, _) = watch::watch_to(&mut source, &opts, to, &stop, &mut done)?;
     // The watch may have ended first (--duration, --count, a signal): the command's status
     // is still what fdiff exits with.
     let status = match status {

@@ -5,6 +5,7 @@ use super::output;
 use super::signals::Stop;
 use crate::config::{Analysis, Timing};
 use crate::error::Error;
+use crate::report::Format;
 use crate::report::live::LiveLines;
 use crate::report::record::Recorder;
 use crate::source::live::{LiveSource, now_secs};
@@ -45,6 +46,54 @@ pub struct WatchOptions {
     pub record: Option<PathBuf>,
     /// Keep going when no process is left (more may match later).
     pub keep_waiting: bool,
+}
+
+/// Where a watch's live lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveTo {
+    Nowhere,
+    Stdout,
+    Stderr,
+}
+
+impl LiveTo {
+    /// Live lines share stdout with a table report, but never with a JSON one.
+    pub fn beside(format: Format, quiet: bool) -> LiveTo {
+        match (quiet, format) {
+            (true, _) => LiveTo::Nowhere,
+            (false, Format::Json) => LiveTo::Stderr,
+            (false, Format::Table) => LiveTo::Stdout,
+        }
+    }
+}
+
+/// [`watch`] with its live lines sent to `to`, colored as that stream allows.
+pub fn watch_to(
+    source: &mut LiveSource,
+    opts: &WatchOptions,
+    to: LiveTo,
+    stop: &Stop,
+    done: impl FnMut() -> bool,
+) -> Result<(Report, Ended), Error> {
+    match to {
+        LiveTo::Nowhere => watch::<std::io::Stderr>(source, opts, None, stop, done),
+        LiveTo::Stderr => {
+            let mut live = LiveLines::new(
+                std::io::stderr(),
+                output::stderr_color(),
+                output::screen_lines(false),
+            );
+            watch(source, opts, Some(&mut live), stop, done)
+        }
+        LiveTo::Stdout => {
+            let mut live = LiveLines::new(
+                std::io::stdout(),
+                output::stdout_color(),
+                output::screen_lines(true),
+            );
+            watch(source, opts, Some(&mut live), stop, done)
+        }
+    }
 }
 
 /// Run the watch. `live` gets the per-tick lines (None with --quiet). `done` is asked after
