@@ -224,17 +224,7 @@ impl Diag {
             }),
         );
         self.send()?;
-        self.receive_dump(
-            |payload, wanted| {
-                let inode = peek_u32(payload, UNIX_INODE_OFFSET)?;
-                if !wanted.contains(&inode) {
-                    return None;
-                }
-                decode_unix(payload)
-            },
-            wanted,
-            found,
-        )
+        self.receive_dump(UNIX_INODE_OFFSET, decode_unix, wanted, found)
     }
 
     fn inet_dump(
@@ -267,13 +257,8 @@ impl Diag {
         );
         self.send()?;
         self.receive_dump(
-            move |payload, wanted| {
-                let inode = peek_u32(payload, INET_INODE_OFFSET)?;
-                if !wanted.contains(&inode) {
-                    return None;
-                }
-                decode_inet(family, payload)
-            },
+            INET_INODE_OFFSET,
+            |payload| decode_inet(family, payload),
             wanted,
             found,
         )
@@ -301,9 +286,10 @@ impl Diag {
         self.send_buf.extend_from_slice(&req);
         self.send()?;
         self.receive_dump(
-            |payload, wanted| {
+            NETLINK_INODE_OFFSET,
+            |payload| {
                 let inode = peek_u32(payload, NETLINK_INODE_OFFSET)?;
-                if !wanted.contains(&inode) || payload.len() < NETLINK_DIAG_MSG_LEN {
+                if payload.len() < NETLINK_DIAG_MSG_LEN {
                     return None;
                 }
                 // struct netlink_diag_msg: family, type, protocol, state, portid, …
@@ -320,9 +306,12 @@ impl Diag {
     }
 
     /// Walks a dump to its end (or until nothing is wanted), decoding only wanted sockets.
+    /// Read a dump's replies, decoding only those whose inode (a u32 at `inode_offset` of the
+    /// reply) is wanted: other processes' sockets are skipped before any decoding.
     fn receive_dump(
         &mut self,
-        decode: impl Fn(&[u8], &HashSet<u64>) -> Option<SocketDetail>,
+        inode_offset: usize,
+        decode: impl Fn(&[u8]) -> Option<SocketDetail>,
         wanted: &mut HashSet<u64>,
         found: &mut HashMap<u64, SocketDetail>,
     ) -> io::Result<()> {
@@ -341,7 +330,8 @@ impl Diag {
                 SOCK_DIAG_BY_FAMILY => {}
                 _ => return Ok(Flow::Continue),
             }
-            if let Some(d) = decode(payload, wanted) {
+            let ours = peek_u32(payload, inode_offset).is_some_and(|i| wanted.contains(&i));
+            if let Some(d) = ours.then(|| decode(payload)).flatten() {
                 wanted.remove(&d.inode);
                 found.insert(d.inode, d);
                 if wanted.is_empty() {
