@@ -154,6 +154,9 @@ pub struct WatchOptionsArgs {
     /// Exit 3 when a group leaks (fdiff run: when the command itself succeeded).
     #[arg(long)]
     pub fail_on_leak: bool,
+    /// Live lines fd by fd (default: per group, only groups whose count moved).
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args, Default)]

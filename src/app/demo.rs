@@ -93,10 +93,12 @@ pub fn run(a: DemoArgs) -> Result<i32, Error> {
         },
         record: None,
         keep_waiting: false,
+        verbose: false,
     };
     let to = watch::LiveTo::beside(format, a.quiet);
-    let (report, _) = watch::watch_to(&mut source, &opts, to, &stop, || false)?;
+    let report = watch::watch_to(&mut source, &opts, to, &stop, || false)?.report;
     drop(child);
+    stop.exit_on_signal();
     let ex = exporter(format, output::stdout_color());
     let stdout = std::io::stdout();
     let mut w = stdout.lock();

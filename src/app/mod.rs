@@ -120,11 +120,16 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
         timing,
         analysis,
         record: a.watch.record,
+        verbose: a.watch.verbose,
     };
     let to = watch::LiveTo::beside(opts.analysis.format, opts.timing.quiet);
-    let report = watch::watch_to(&mut source, &opts, to, &stop, || false)?.0;
-    render_report(&report, opts.analysis.format)?;
-    Ok(leak_code(&report, a.watch.fail_on_leak))
+    let w = watch::watch_to(&mut source, &opts, to, &stop, || false)?;
+    stop.exit_on_signal();
+    render_report(&w.report, opts.analysis.format)?;
+    if let Some(e) = w.failed {
+        return Err(e);
+    }
+    Ok(leak_code(&w.report, a.watch.fail_on_leak))
 }
 
 fn leak_code(report: &Report, fail_on_leak: bool) -> i32 {

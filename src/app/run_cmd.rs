@@ -36,6 +36,10 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
         )
     })?;
     let pid = child.id() as i32;
+    // A command may be gone before the first tick: wake the sleep on its exit, and name it
+    // in the report with what /proc told right after the start.
+    stop.wake_on_exit(pid);
+    let first_look = watch::first_look(pid);
     let mut source = LiveSource::new(Selector {
         pids: vec![pid],
         children: true,
@@ -48,6 +52,7 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
         analysis,
         record: a.watch.record,
         keep_waiting: true,
+        verbose: a.watch.verbose,
     };
     let mut status: Option<ExitStatus> = None;
     let mut done = || {
@@ -72,13 +77,16 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
     } else {
         watch::LiveTo::Stderr
     };
-    let (report, _) = watch::watch_to(&mut source, &opts, to, &stop, &mut done)?;
+    let watched = watch::watch_to(&mut source, &opts, to, &stop, &mut done)?;
+    let mut report = watched.report;
+    watch::name_unseen(&mut report, first_look);
     // The watch may have ended first (--duration, --count, a signal): the command's status
     // is still what fdiff exits with.
     let status = match status {
         Some(s) => Some(s),
         None => wait_forwarding(&mut child, &stop),
     };
+    stop.exit_on_signal();
     let ex = exporter(
         opts.analysis.format,
         a.output.is_none() && output::stderr_color(),
@@ -95,6 +103,9 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
         }
     };
     res?;
+    if let Some(e) = watched.failed {
+        return Err(e);
+    }
     let code = status.map_or(exit_codes::ERROR, status_code);
     Ok(if a.watch.fail_on_leak && report.leaking && code == 0 {
         exit_codes::LEAK

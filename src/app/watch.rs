@@ -6,14 +6,13 @@ use super::signals::Stop;
 use crate::config::{Analysis, Timing};
 use crate::error::Error;
 use crate::report::Format;
-use crate::report::live::LiveLines;
+use crate::report::live::{LiveLines, Sink};
 use crate::report::record::Recorder;
 use crate::source::live::{LiveSource, now_secs};
 use crate::source::{Event, Tick};
-use crate::track::{Report, Tracker};
-use std::io::Write;
+use crate::track::{ProcessReport, Report, Tracker};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Feed one tick to the tracker: the one step live watching and offline analysis share.
 pub fn feed(tracker: &mut Tracker, tick: &Tick) {
@@ -38,14 +37,28 @@ pub enum Ended {
     Exited,
     /// The caller's own condition (the command of `fdiff run` exited).
     Caller,
+    /// The recording could not be written (a full disk): see [`Watched::failed`].
+    RecordFailed,
 }
 
 pub struct WatchOptions {
     pub timing: Timing,
     pub analysis: Analysis,
     pub record: Option<PathBuf>,
-    /// Keep going when no process is left (more may match later).
+    /// Keep going when no process is left (more may match later). A watch by name or with
+    /// --children keeps looking anyway while a --duration or --count bounds it.
     pub keep_waiting: bool,
+    /// Live lines fd by fd (`--verbose`) instead of per group.
+    pub verbose: bool,
+}
+
+/// What a watch saw and why it ended.
+pub struct Watched {
+    pub report: Report,
+    pub ended: Ended,
+    /// The error that ended the watch early (the recording failed): the caller prints the
+    /// report first, then this.
+    pub failed: Option<Error>,
 }
 
 /// Where a watch's live lines go.
@@ -67,44 +80,53 @@ impl LiveTo {
     }
 }
 
-/// [`watch`] with its live lines sent to `to`, colored as that stream allows.
+/// How long the end of a watch waits for queued live lines to be written before it gives
+/// them up and goes on to the report.
+const LIVE_DRAIN: Duration = Duration::from_millis(250);
+
+/// [`watch`] with its live lines sent to `to`, colored as that stream allows, through a
+/// queue that drops lines rather than stall the watch.
 pub fn watch_to(
     source: &mut LiveSource,
     opts: &WatchOptions,
     to: LiveTo,
     stop: &Stop,
     done: impl FnMut() -> bool,
-) -> Result<(Report, Ended), Error> {
-    match to {
-        LiveTo::Nowhere => watch::<std::io::Stderr>(source, opts, None, stop, done),
-        LiveTo::Stderr => {
-            let mut live = LiveLines::new(
-                std::io::stderr(),
-                output::stderr_color(),
-                output::screen_lines(false),
-            );
-            watch(source, opts, Some(&mut live), stop, done)
+) -> Result<Watched, Error> {
+    let (stream, color) = match to {
+        LiveTo::Nowhere => {
+            return watch::<Vec<String>>(source, opts, None, stop, done);
         }
-        LiveTo::Stdout => {
-            let mut live = LiveLines::new(
-                std::io::stdout(),
-                output::stdout_color(),
-                output::screen_lines(true),
-            );
-            watch(source, opts, Some(&mut live), stop, done)
-        }
+        LiveTo::Stdout => (output::Stream::Stdout, output::stdout_color()),
+        LiveTo::Stderr => (output::Stream::Stderr, output::stderr_color()),
+    };
+    let queue = output::LiveQueue::start(stream, output::LIVE_QUEUE_LINES);
+    let mut live = LiveLines::new(
+        queue,
+        color,
+        output::screen_lines(stream == output::Stream::Stdout),
+        opts.verbose,
+    );
+    let res = watch(source, opts, Some(&mut live), stop, done);
+    let dropped = live.into_sink().finish(LIVE_DRAIN);
+    if dropped > 0 && output::stderr_writable() {
+        output::warn(&format!(
+            "live output is not being read; dropped {} lines",
+            crate::report::human::count(dropped)
+        ));
     }
+    res
 }
 
 /// Run the watch. `live` gets the per-tick lines (None with --quiet). `done` is asked after
 /// every tick whether the caller wants to stop.
-pub fn watch<W: Write>(
+pub fn watch<S: Sink>(
     source: &mut LiveSource,
     opts: &WatchOptions,
-    mut live: Option<&mut LiveLines<W>>,
+    mut live: Option<&mut LiveLines<S>>,
     stop: &Stop,
     mut done: impl FnMut() -> bool,
-) -> Result<(Report, Ended), Error> {
+) -> Result<Watched, Error> {
     let interval = opts.timing.interval;
     let mut tracker = Tracker::new(opts.analysis.track.clone(), interval.as_secs_f64());
     let mut recorder = match &opts.record {
@@ -115,9 +137,14 @@ pub fn watch<W: Write>(
         )?),
         None => None,
     };
+    let keep_waiting = opts.keep_waiting
+        || (source.is_dynamic() && (opts.timing.duration.is_some() || opts.timing.count.is_some()));
     let start = Instant::now();
+    let mut pace = Pace::default();
+    let mut failed = None;
     let mut n: u64 = 0;
     let ended = loop {
+        let tick_start = Instant::now();
         let tick = source.next_tick();
         if let Some(e) = source.fatal.take() {
             return Err(e);
@@ -127,13 +154,17 @@ pub fn watch<W: Write>(
         }
         feed(&mut tracker, &tick);
         if let Some(r) = recorder.as_mut() {
-            r.tick(&tick)?;
+            if let Err(e) = r.tick(&tick) {
+                // The watch ends as the recording does, but what it saw is still reported.
+                failed = Some(e);
+                break Ended::RecordFailed;
+            }
         }
         if let Some(l) = live.as_deref_mut() {
-            // Live lines are a courtesy: a closed terminal must not end the watch.
-            let _ = l.tick(&tick, &tracker);
+            l.tick(&tick, &tracker);
         }
         n += 1;
+        pace.tick(tick_start, interval, &tick);
         if let Some(s) = stop.signal() {
             break Ended::Signal(s);
         }
@@ -150,7 +181,10 @@ pub fn watch<W: Write>(
         {
             break Ended::Duration;
         }
-        if source.live() == 0 && !opts.keep_waiting {
+        if source.live() == 0 && !keep_waiting {
+            if let Some(l) = live.as_deref_mut() {
+                l.line("every watched process has exited: the watch ends");
+            }
             break Ended::Exited;
         }
         // Ticks keep to a fixed grid; a tick that overran skips the slots it missed.
@@ -164,5 +198,105 @@ pub fn watch<W: Write>(
             break Ended::Signal(s);
         }
     };
-    Ok((tracker.report(), ended))
+    Ok(Watched {
+        report: tracker.report(),
+        ended,
+        failed,
+    })
+}
+
+/// Ticks taken slower than asked: said once, when it is clear.
+#[derive(Default)]
+struct Pace {
+    first: Option<Instant>,
+    ticks: u32,
+    said: bool,
+}
+
+/// Intervals measured before judging the pace, and how much slower than asked is "behind".
+const PACE_TICKS: u32 = 5;
+const PACE_SLACK: f64 = 1.5;
+
+impl Pace {
+    fn tick(&mut self, at: Instant, interval: Duration, tick: &Tick) {
+        let first = *self.first.get_or_insert(at);
+        self.ticks += 1;
+        if self.said || self.ticks <= PACE_TICKS {
+            return;
+        }
+        let achieved = (at - first).as_secs_f64() / f64::from(self.ticks - 1);
+        let asked = interval.as_secs_f64();
+        if achieved > asked * PACE_SLACK {
+            self.said = true;
+            let fds: usize = tick
+                .events
+                .iter()
+                .map(|e| match e {
+                    Event::First(s) | Event::Update { snapshot: s, .. } => s.fds.len(),
+                    Event::Exited { .. } => 0,
+                })
+                .sum();
+            output::warn(&format!(
+                "ticks fall behind: asked for every {}, achieved every {} over {} fds; \
+                 try a longer --interval",
+                interval_text(interval),
+                interval_text(Duration::from_secs_f64(achieved)),
+                crate::report::human::count(fds as u64)
+            ));
+        }
+    }
+}
+
+/// 10ms, 250ms, 1.5s: as a user writes an interval.
+fn interval_text(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 1000.0 {
+        format!("{}ms", ms.round() as u64)
+    } else {
+        let s = format!("{:.2}", ms / 1000.0);
+        format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
+/// What /proc tells of a process at once (name, start, limit), for a command that may exit
+/// before the first tick reads its fds. None when even that is gone.
+pub fn first_look(pid: i32) -> Option<ProcessReport> {
+    use crate::source::procinfo;
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let stat = procinfo::parse_stat(&stat)?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| procinfo::parse_cmdline(&c))
+        .unwrap_or_default();
+    let fd_limit = std::fs::read(format!("/proc/{pid}/limits"))
+        .map(|l| procinfo::parse_fd_limit(&l))
+        .unwrap_or_default();
+    let now = now_secs();
+    Some(ProcessReport {
+        pid,
+        comm: stat.comm,
+        cmdline,
+        start_time: stat.start_time,
+        fd_limit,
+        fds_start: 0,
+        fds_end: 0,
+        fds_peak: 0,
+        first_seen: now,
+        exited: true,
+        exited_at: Some(now),
+        leak_rate_per_sec: 0.0,
+        eta_to_limit_secs: None,
+    })
+}
+
+/// A process no tick saw (it exited first) is still named in the report, exited, with no fds
+/// counted: fdiff never read any.
+pub fn name_unseen(report: &mut Report, p: Option<ProcessReport>) {
+    let Some(mut p) = p else { return };
+    if report.processes.iter().any(|q| q.pid == p.pid) {
+        return;
+    }
+    if let Some(t) = report.ended_at {
+        p.exited_at = Some(t);
+    }
+    report.processes.insert(0, p);
 }
