@@ -51,7 +51,7 @@ pub enum Stream {
 }
 
 /// Lines a stalled reader may leave queued before new ones are dropped.
-pub const LIVE_QUEUE_LINES: usize = 4096;
+pub const LIVE_QUEUE_LINES: usize = 1024;
 
 /// Live lines go through a bounded queue to a writer thread: a reader that stops reading
 /// (`fdiff … | less`, not scrolling) fills the queue and further lines are dropped and

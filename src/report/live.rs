@@ -40,8 +40,16 @@ pub struct LiveLines<S: Sink> {
 /// A leak as the live lines name it: a process's group or a roll-up over a command.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum LeakId {
-    Group { pid: i32, kind: Kind, key: String },
-    Rollup { comm: String, kind: Kind, key: String },
+    Group {
+        pid: i32,
+        kind: Kind,
+        key: String,
+    },
+    Rollup {
+        comm: String,
+        kind: Kind,
+        key: String,
+    },
 }
 
 /// The net change of one group over one tick.
@@ -425,7 +433,9 @@ impl<S: Sink> LiveLines<S> {
             let share = ru.counts.rate_per_sec / live.len().max(1) as f64;
             let eta = live
                 .iter()
-                .filter_map(|p| crate::track::verdict::eta_to_limit(p.fds_end, p.fd_limit.soft, share))
+                .filter_map(|p| {
+                    crate::track::verdict::eta_to_limit(p.fds_end, p.fd_limit.soft, share)
+                })
                 .min_by(f64::total_cmp);
             let limit = if live.is_empty() {
                 String::new()

@@ -345,3 +345,66 @@ pub fn wait_for_sigterm_handler(pid: i32) {
     });
     assert!(caught, "fdiff {pid} never installed its SIGTERM handler");
 }
+
+impl Fixture {
+    /// A fixture started with extra arguments before its schedules (`--name svc`, `--limit N`).
+    pub fn with_args(args: &[&str], schedules: &[&str]) -> Fixture {
+        let mut cmd = Command::new(FDIFF);
+        cmd.arg("__fixture").args(args);
+        for s in schedules {
+            cmd.args(["--run", s]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn fdiff __fixture");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("fixture stdout");
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut fx = Fixture {
+            child,
+            stdin,
+            lines: rx,
+            pid: 0,
+            dir: PathBuf::new(),
+        };
+        let ready = fx.read_answer();
+        assert_eq!(
+            ready["ready"],
+            Value::Bool(true),
+            "fixture not ready: {ready}"
+        );
+        fx.pid = ready["pid"].as_i64().expect("ready pid") as i32;
+        fx.dir = PathBuf::from(ready["dir"].as_str().expect("ready dir"));
+        fx
+    }
+}
+
+/// Live lines of a table watch: stdout before the report's header.
+pub fn live_part(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .take_while(|l| !l.starts_with("fdiff: watched"))
+        .collect()
+}
+
+/// Ticks in a recording (its lines after the header).
+pub fn recorded_ticks(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|s| {
+            s.lines()
+                .filter(|l| l.contains("\"type\":\"tick\""))
+                .count()
+        })
+        .unwrap_or(0)
+}

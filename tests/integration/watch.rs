@@ -252,7 +252,7 @@ fn issue3_live_lines_go_to_stderr_with_json() {
     let err = stderr_of(&o);
     let plus: Vec<&str> = err
         .lines()
-        .filter(|l| l.starts_with("+ ") && l.contains("upload-"))
+        .filter(|l| l.trim_start().starts_with('+') && l.contains("upload-"))
         .collect();
     assert!(plus.len() >= 3, "'+ ' lines for the leaked files:\n{err}");
 }
@@ -279,4 +279,482 @@ fn issue3_sigterm_ends_the_watch_with_a_report() {
     assert!(r["ticks"].as_u64().is_some_and(|t| t >= 2), "{r}");
     let p = process(&r, fx.pid).expect("the process is in the report");
     assert_eq!(p["exited"], json!(false), "{p}");
+}
+
+// ---- issue 8 §3: live output that shows the leak -------------------------------------------
+
+/// A line of the fd-by-fd kind: `+ 17 file /tmp/…` or `- 17 …` (with an optional `[pid] `).
+fn is_fd_line(l: &str) -> bool {
+    let l = l
+        .strip_prefix('[')
+        .map_or(l, |r| r.split_once("] ").map_or(r, |x| x.1));
+    let mut w = l.split_whitespace();
+    matches!(w.next(), Some("+" | "-")) && w.next().is_some_and(|n| n.parse::<u32>().is_ok())
+}
+
+#[test]
+fn issue8_live_lines_are_per_group_and_say_leak_at_once() {
+    let fx = Fixture::new(&["churn 20 15", "leak-file 4"]);
+    let pid = pid_arg(fx.pid);
+    let o = fdiff(&["--pid", &pid, "--interval", "250ms", "--duration", "4s"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let out = stdout_of(&o);
+    let live = live_part(&out);
+    assert!(
+        !live.iter().any(|l| is_fd_line(l)),
+        "fd-by-fd lines without --verbose:\n{out}"
+    );
+    // About one tick line, one group line and rarely a churn line per tick: far below the
+    // 30 opens and closes a second the churn makes.
+    let ticks = live.iter().filter(|l| l.starts_with("· tick")).count();
+    assert!(ticks >= 4, "tick lines:\n{out}");
+    assert!(
+        live.len() <= 4 * ticks + 4,
+        "{} live lines for {ticks} ticks:\n{out}",
+        live.len()
+    );
+    let leak: Vec<&&str> = live
+        .iter()
+        .filter(|l| l.starts_with(&format!("LEAK suspected: pid {pid} (")))
+        .collect();
+    assert_eq!(leak.len(), 1, "one LEAK line for the leak:\n{out}");
+    assert!(
+        leak[0].contains(" file ") && leak[0].contains("upload-*.pdf +") && leak[0].contains("/s"),
+        "{}",
+        leak[0]
+    );
+    assert!(leak[0].contains("limit in ~"), "{}", leak[0]);
+    assert!(
+        live.iter()
+            .any(|l| l.trim_start().starts_with('+') && l.contains("upload-*.pdf")),
+        "a group line for the leak:\n{out}"
+    );
+    assert!(
+        !live
+            .iter()
+            .any(|l| l.contains("LEAK") && l.contains("churn-")),
+        "churn is no leak:\n{out}"
+    );
+    assert!(
+        !stderr_of(&o).contains("fall behind"),
+        "a 250 ms watch keeps up: {}",
+        show(&o)
+    );
+}
+
+#[test]
+fn issue8_verbose_keeps_fd_by_fd_lines() {
+    let fx = Fixture::new(&["churn 20 15", "leak-file 4"]);
+    let pid = pid_arg(fx.pid);
+    let o = fdiff(&[
+        "--pid",
+        &pid,
+        "--interval",
+        "250ms",
+        "--duration",
+        "2s",
+        "-v",
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let out = stdout_of(&o);
+    let live = live_part(&out);
+    let opened = live
+        .iter()
+        .filter(|l| is_fd_line(l) && l.starts_with("+ ") && l.contains("upload-"))
+        .count();
+    let churned = live
+        .iter()
+        .filter(|l| is_fd_line(l) && l.contains("churn-"))
+        .count();
+    assert!(opened >= 3, "fd lines for the leaked files:\n{out}");
+    assert!(churned >= 10, "fd lines for the churn:\n{out}");
+}
+
+#[test]
+fn issue8_leak_cleared_is_said_when_the_leak_is_closed() {
+    let mut fx = Fixture::new(&["leak-file 8"]);
+    let pid = pid_arg(fx.pid);
+    let child = spawn_fdiff(&["--pid", &pid, "--interval", "200ms", "--duration", "7s"]);
+    thread::sleep(Duration::from_millis(3000));
+    let v = fx.ok("stop 1");
+    assert!(v["retained"].as_u64().is_some_and(|n| n > 5), "{v}");
+    // Close every leaked file: the group falls back to nothing.
+    for e in std::fs::read_dir(format!("/proc/{}/fd", fx.pid)).expect("fd dir") {
+        let e = e.expect("fd entry");
+        let target = std::fs::read_link(e.path()).unwrap_or_default();
+        if target.to_string_lossy().contains("upload-") {
+            fx.ok(&format!("close {}", e.file_name().to_string_lossy()));
+        }
+    }
+    let o = finish(child, RUN_LIMIT);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let out = stdout_of(&o);
+    let live = live_part(&out);
+    let leak = live
+        .iter()
+        .position(|l| l.starts_with("LEAK suspected: ") && l.contains("upload-*.pdf"));
+    let cleared = live.iter().position(|l| {
+        l.starts_with(&format!("leak cleared: pid {pid} (")) && l.contains("upload-*.pdf")
+    });
+    assert!(leak.is_some(), "LEAK line:\n{out}");
+    assert!(cleared > leak, "leak cleared after the LEAK line:\n{out}");
+}
+
+#[test]
+fn issue8_tick_lines_summarise_many_processes() {
+    let mut fx = Fixture::new(&[]);
+    for _ in 0..6 {
+        fx.ok("spawn-worker churn 10 10");
+    }
+    let pid = pid_arg(fx.pid);
+    let o = fdiff(&[
+        "--pid",
+        &pid,
+        "--children",
+        "--interval",
+        "250ms",
+        "--duration",
+        "2s",
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let out = stdout_of(&o);
+    let live = live_part(&out);
+    let ticks: Vec<&&str> = live.iter().filter(|l| l.starts_with("· tick")).collect();
+    assert!(!ticks.is_empty(), "{out}");
+    assert!(
+        ticks
+            .iter()
+            .any(|l| l.contains(" processes of ") && l.contains(" fds (+")),
+        "tick lines summarise per command:\n{out}"
+    );
+    assert!(
+        !ticks.iter().any(|l| l.matches("pid ").count() > 4),
+        "no tick line lists every process:\n{out}"
+    );
+    assert!(
+        live.iter().any(|l| l.starts_with("watching 7 processes (")),
+        "one line for the processes found at the start:\n{out}"
+    );
+}
+
+// ---- issue 9: the watch loop never hangs and never loses what it saw -------------------------
+
+/// A pipe with a small buffer whose read end is held and never read.
+fn unread_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds, owned from here on.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2");
+    // SAFETY: both fds were just created and are owned by nobody else.
+    let (rd, wr) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    // SAFETY: fcntl on an fd we own; a smaller buffer only makes the stall come sooner.
+    unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 4096) };
+    (rd, wr)
+}
+
+/// fdiff with stdout into a pipe nobody reads, recording, verbose (many lines a tick).
+fn spawn_into_unread_pipe(
+    pid: i32,
+    rec: &std::path::Path,
+) -> (std::process::Child, std::os::fd::OwnedFd) {
+    let (rd, wr) = unread_pipe();
+    let child = fdiff_cmd(&[
+        "--pid",
+        &pid_arg(pid),
+        "--interval",
+        "50ms",
+        "--duration",
+        "3s",
+        "-v",
+        "--record",
+        &rec.to_string_lossy(),
+    ])
+    .stdout(std::process::Stdio::from(wr))
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn fdiff");
+    (child, rd)
+}
+
+#[test]
+fn issue9_stalled_live_pipe_drops_lines_never_ticks() {
+    let fx = Fixture::new(&["churn 50 400"]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rec = tmp.path().join("r.jsonl");
+    let (mut child, rd) = spawn_into_unread_pipe(fx.pid, &rec);
+    // The watch runs its 3 s whatever the pipe does: every tick reaches the recording.
+    thread::sleep(Duration::from_millis(4500));
+    let ticks = recorded_ticks(&rec);
+    assert!(
+        ticks >= 30,
+        "{ticks} ticks recorded of the ~60 a 3 s watch at 50 ms takes"
+    );
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        recorded_ticks(&rec),
+        ticks,
+        "the watch ended at its duration"
+    );
+    // Now read: the report follows, and the dropped lines are said once.
+    let reader = thread::spawn(move || {
+        let mut f = std::fs::File::from(rd);
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut f, &mut s);
+        s
+    });
+    let stderr = child.stderr.take().expect("stderr");
+    let err = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut s);
+        s
+    });
+    let status = child.wait().expect("wait");
+    let out = reader.join().expect("reader");
+    let err = err.join().expect("stderr reader");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(
+        out.contains("fdiff: watched pid"),
+        "the report is written:\n{out}"
+    );
+    let notes: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("live output is not being read; dropped "))
+        .collect();
+    assert_eq!(notes.len(), 1, "said once:\n{err}");
+    assert!(notes[0].starts_with("fdiff: "), "{err}");
+}
+
+#[test]
+fn issue9_stalled_live_pipe_signal_ends_the_final_write() {
+    let fx = Fixture::new(&["churn 50 400"]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rec = tmp.path().join("r.jsonl");
+    let (child, rd) = spawn_into_unread_pipe(fx.pid, &rec);
+    let fdiff_pid = child.id() as i32;
+    wait_for_sigterm_handler(fdiff_pid);
+    // Past the duration: the report is waiting for the pipe to drain.
+    thread::sleep(Duration::from_millis(5000));
+    let ticks = recorded_ticks(&rec);
+    assert!(ticks >= 30, "{ticks} ticks recorded");
+    signal(fdiff_pid, libc::SIGTERM);
+    let o = finish(child, Duration::from_secs(10));
+    drop(rd);
+    assert_eq!(o.status.code(), Some(128 + libc::SIGTERM), "{}", show(&o));
+}
+
+fn unique_name(tag: &str) -> String {
+    format!("svc{tag}{}", std::process::id() % 100_000)
+}
+
+#[test]
+fn issue9_name_watch_with_duration_outlives_a_restart() {
+    let name = unique_name("r");
+    let re = format!("^{name}$");
+    let first = Fixture::with_args(&["--name", &name], &["leak-file 2"]);
+    let first_pid = first.pid;
+    let child = spawn_fdiff(&[
+        "--name",
+        &re,
+        "--interval",
+        "200ms",
+        "--duration",
+        "4s",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    wait_for_sigterm_handler(child.id() as i32);
+    thread::sleep(Duration::from_millis(1200));
+    drop(first);
+    thread::sleep(Duration::from_millis(300));
+    let second = Fixture::with_args(&["--name", &name], &["leak-file 2"]);
+    let o = finish(child, RUN_LIMIT);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let r = json_out(&o);
+    let p1 = process(&r, first_pid).expect("the first process is in the report");
+    assert_eq!(p1["exited"], json!(true), "{p1}");
+    let p2 = process(&r, second.pid).expect("the restarted process is in the report");
+    assert_eq!(p2["exited"], json!(false), "{p2}");
+    assert!(
+        r["duration_secs"].as_f64().is_some_and(|d| d >= 3.0),
+        "the watch ran to its duration: {}",
+        r["duration_secs"]
+    );
+}
+
+#[test]
+fn issue9_name_watch_without_duration_ends_when_all_exited_and_says_so() {
+    let name = unique_name("e");
+    let re = format!("^{name}$");
+    let mut fx = Fixture::with_args(&["--name", &name], &["leak-file 2"]);
+    let child = spawn_fdiff(&["--name", &re, "--interval", "200ms"]);
+    wait_for_sigterm_handler(child.id() as i32);
+    thread::sleep(Duration::from_millis(1000));
+    fx.close_stdin();
+    let o = finish(child, Duration::from_secs(20));
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let out = stdout_of(&o);
+    assert!(
+        live_part(&out)
+            .iter()
+            .any(|l| l.contains("every watched process has exited")),
+        "{out}"
+    );
+}
+
+/// A tmpfs of 64 KiB mounted for one test, unmounted on drop.
+struct SmallFs(tempfile::TempDir);
+
+impl SmallFs {
+    fn mount() -> Option<SmallFs> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mounting a small tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs here");
+            return None;
+        }
+        Some(SmallFs(dir))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn issue9_full_disk_while_recording_still_prints_the_report() {
+    let Some(fs) = SmallFs::mount() else { return };
+    let mut fx = Fixture::new(&["churn 100 2000"]);
+    fx.ok("fill 300");
+    let rec = fs.0.path().join("r.jsonl");
+    let o = fdiff(&[
+        "--pid",
+        &pid_arg(fx.pid),
+        "--interval",
+        "100ms",
+        "--duration",
+        "20s",
+        "--record",
+        &rec.to_string_lossy(),
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    let line = assert_error_keeping_stdout(&o, 1);
+    assert!(line.contains("r.jsonl"), "{line}");
+    let r = json_out(&o);
+    assert_eq!(r["schema"], json!("fdiff/report/v1"), "{r}");
+    assert!(process(&r, fx.pid).is_some(), "the watch's own report: {r}");
+    assert!(
+        r["duration_secs"].as_f64().is_some_and(|d| d < 15.0),
+        "the watch ended when the disk filled"
+    );
+}
+
+/// Like [`assert_error`], but stdout holds the report.
+fn assert_error_keeping_stdout(o: &std::process::Output, want: i32) -> String {
+    assert_eq!(code(o), want, "{}", show(o));
+    let err = stderr_of(o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one stderr line: {}", show(o));
+    assert!(lines[0].starts_with("fdiff: "), "{}", show(o));
+    assert!(!err.contains("panicked"), "{}", show(o));
+    lines[0].to_owned()
+}
+
+#[test]
+fn issue9_ticks_falling_behind_are_said_once() {
+    let mut fx = Fixture::new(&[]);
+    let v = fx.ok("fill 15000");
+    assert!(v["ok"] == json!(true), "{v}");
+    let o = fdiff(&[
+        "--pid",
+        &pid_arg(fx.pid),
+        "--interval",
+        "10ms",
+        "--duration",
+        "3s",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let err = stderr_of(&o);
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("fall behind")).collect();
+    assert_eq!(said.len(), 1, "said once: {}", show(&o));
+    assert!(
+        said[0].starts_with("fdiff: ")
+            && said[0].contains("every 10ms")
+            && said[0].contains("achieved every "),
+        "{}",
+        said[0]
+    );
+}
+
+#[test]
+fn issue9_run_of_a_command_that_exits_at_once_ends_at_once_and_names_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("report.json");
+    // With a 20 s interval, waiting for a tick to notice the exit would show in the report.
+    let o = fdiff(&[
+        "run",
+        "--interval",
+        "20s",
+        "--format",
+        "json",
+        "--output",
+        &out.to_string_lossy(),
+        "--",
+        "true",
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("report JSON");
+    let procs = r["processes"].as_array().expect("processes");
+    assert_eq!(procs.len(), 1, "{r}");
+    assert_eq!(procs[0]["comm"], json!("true"), "{r}");
+    assert!(procs[0]["pid"].as_i64().is_some_and(|p| p > 0), "{r}");
+    assert_eq!(procs[0]["exited"], json!(true), "{r}");
+    assert!(r["duration_secs"].as_f64().is_some_and(|d| d < 10.0), "{r}");
+
+    // The table header names the pid, and a command that lives a little is seen and ended
+    // as soon as it exits.
+    let o = fdiff(&["run", "--interval", "20s", "--", "sleep", "0.5"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let err = stderr_of(&o);
+    let header = err
+        .lines()
+        .find(|l| l.starts_with("fdiff: watched pid "))
+        .unwrap_or_else(|| panic!("no header: {err}"));
+    assert!(
+        header.contains(" (sleep) for ")
+            && header
+                .split_whitespace()
+                .nth(3)
+                .is_some_and(|p| p.parse::<i32>().is_ok()),
+        "{header}"
+    );
+    assert!(
+        !header.contains("for 2") && !header.contains("for 1"),
+        "{header}"
+    );
 }
