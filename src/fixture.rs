@@ -116,6 +116,8 @@ enum Command {
     /// Fork a child fixture running this schedule (validated; kept as text to pass on).
     SpawnWorker(String),
     KillWorker(u32),
+    /// Bind a unix listener named like PostgreSQL's and connect N clients to it.
+    UnixClients(usize),
     Quit,
 }
 
@@ -211,6 +213,7 @@ fn parse_command(line: &str) -> Result<Command, String> {
             Ok(Command::SpawnWorker(rest.to_owned()))
         }
         "kill-worker" => Ok(Command::KillWorker(parse_one(word, rest)?)),
+        "unix-clients" => Ok(Command::UnixClients(parse_one(word, rest)?)),
         "close" => {
             let fd: RawFd = parse_one(word, rest)?;
             if fd < 0 {
@@ -1200,6 +1203,7 @@ impl Fixture {
             Command::Close(fd) => self.close(fd),
             Command::SpawnWorker(s) => self.spawn_worker(&s),
             Command::KillWorker(pid) => self.kill_worker(pid),
+            Command::UnixClients(n) => self.unix_clients(n),
             Command::Count => Ok(json!({"ok": true, "total": count_fds()})),
             // Handled by the caller, which must answer before exiting.
             Command::Quit => Ok(json!({"ok": true})),
@@ -1415,6 +1419,36 @@ impl Fixture {
             return Ok(json!({"ok": true}));
         }
         Err(format!("fd {fd} is not held by the fixture's main thread"))
+    }
+
+    /// A server socket `.s.PGSQL.N` in the work dir with `n` connected clients; every fd is
+    /// kept (and can be closed) like a stopped leak's.
+    fn unix_clients(&mut self, n: usize) -> Result<Value, String> {
+        use std::os::unix::net::UnixStream;
+        let k = self.shared.counter.fetch_add(1, Ordering::Relaxed);
+        let path = self.shared.dir.join(format!(".s.PGSQL.{}", 5432 + k));
+        let err = |e: io::Error| format!("unix-clients: {e}");
+        let listener = UnixListener::bind(&path).map_err(err)?;
+        let (mut clients, mut accepted) = (Vec::new(), Vec::new());
+        let mut fds = Vec::new();
+        for _ in 0..n {
+            let c = UnixStream::connect(&path).map_err(err)?;
+            let (a, _) = listener.accept().map_err(err)?;
+            clients.push(json!({"fd": c.as_raw_fd(), "inode": inode(&c).map_err(err)?}));
+            accepted.push(json!({"fd": a.as_raw_fd(), "inode": inode(&a).map_err(err)?}));
+            fds.push(OwnedFd::from(c));
+            fds.push(OwnedFd::from(a));
+        }
+        let lfd = listener.as_raw_fd();
+        fds.push(OwnedFd::from(listener));
+        self.retained.extend(fds);
+        Ok(json!({
+            "ok": true,
+            "path": path_str(&path),
+            "listener": lfd,
+            "clients": clients,
+            "accepted": accepted,
+        }))
     }
 }
 

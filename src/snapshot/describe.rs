@@ -23,11 +23,14 @@ pub fn what(e: &FdEntry) -> String {
                     if let Some(t) = &s.socket_type {
                         let _ = write!(out, " {t}");
                     }
-                    match &s.path {
-                        Some(p) => {
+                    match (&s.path, &s.peer_path) {
+                        (Some(p), _) => {
                             let _ = write!(out, " {p}");
                         }
-                        None => out.push_str(" (unnamed)"),
+                        (None, Some(peer)) => {
+                            let _ = write!(out, " -> {peer}");
+                        }
+                        (None, None) => out.push_str(" (unnamed)"),
                     }
                 }
                 "netlink" => {

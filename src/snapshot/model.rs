@@ -231,6 +231,10 @@ pub struct SocketDetail {
     /// Unix: inode of the peer socket, when the kernel tells it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<u64>,
+    /// Unix: the name the peer is bound to (a server's path or "@abstract" name), for a socket
+    /// that has no name of its own; it says which server a client connection talks to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_path: Option<String>,
     /// Netlink: the netlink protocol family (route, sock_diag, …) or number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netlink_family: Option<String>,

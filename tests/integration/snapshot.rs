@@ -265,3 +265,76 @@ fn issue2_snapshot_table_has_one_line_per_fd() {
     );
     assert!(!text.contains('\t'), "no raw tab in the table");
 }
+
+/// Issue 8 §2: an unnamed client socket is shown, and grouped, by the name its server is bound
+/// to, so connections to different servers fall into different groups.
+#[test]
+fn issue8_unix_client_is_keyed_by_its_peer_path() {
+    let mut fx = Fixture::new(&[]);
+    let a = fx.ok("unix-clients 3");
+    let b = fx.ok("unix-clients 2");
+    let snap = snapshot_json(fx.pid);
+    let fds = by_fd(&snap);
+    for server in [&a, &b] {
+        let path = server["path"].as_str().expect("path");
+        for c in server["clients"].as_array().expect("clients") {
+            let e = fds[&c["fd"].as_i64().expect("fd")];
+            assert_eq!(e["proto"], json!("unix"), "{e}");
+            assert!(
+                e.get("path").is_none(),
+                "a client has no name of its own: {e}"
+            );
+            assert_eq!(e["peer_path"], json!(path), "{e}");
+        }
+        for s in server["accepted"].as_array().expect("accepted") {
+            let e = fds[&s["fd"].as_i64().expect("fd")];
+            assert_eq!(
+                e["path"],
+                json!(path),
+                "an accepted socket has the listener's name: {e}"
+            );
+            assert!(e.get("peer_path").is_none(), "{e}");
+        }
+    }
+    let table = stdout_of(&fdiff(&["snapshot", "--pid", &pid_arg(fx.pid)]));
+    let a_path = a["path"].as_str().expect("path");
+    assert!(
+        table.contains(&format!("unix stream -> {a_path}")),
+        "the table names the server: {table}"
+    );
+
+    // Grouped by server: a watch that sees 4 more clients of the first server counts them in
+    // `unix stream -> …5432`, apart from the second server's.
+    let child = spawn_fdiff(&[
+        "--pid",
+        &pid_arg(fx.pid),
+        "--interval",
+        "200ms",
+        "--duration",
+        "2s",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let c = fx.ok("unix-clients 4");
+    let o = finish(child, RUN_LIMIT);
+    let report = json_out(&o);
+    // The key names the server exactly; only the fixture's random work dir is starred.
+    let client_group = |path: &str| {
+        let name = path.rsplit('/').next().expect("file name");
+        let found: Vec<&Value> = groups_of(&report, fx.pid)
+            .into_iter()
+            .filter(|g| {
+                let k = g["key"].as_str().unwrap_or_default();
+                k.starts_with("unix stream -> /") && k.ends_with(&format!("/{name}"))
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{name}: {}", keys(&report));
+        found[0]
+    };
+    let g = client_group(c["path"].as_str().expect("path"));
+    assert_eq!(g["opened"], json!(4), "{}", keys(&report));
+    let g = client_group(a_path);
+    assert_eq!(g["opened"], json!(0), "{}", keys(&report));
+}

@@ -190,6 +190,9 @@ impl SocketDecoder {
                     proc_families.push(family);
                 }
             }
+            if families.contains(&Family::Unix) {
+                name_peers(&mut self.diag, found);
+            }
         } else {
             proc_families.extend(families);
         }
@@ -208,6 +211,51 @@ impl SocketDecoder {
         match self.self_netns {
             Some(own) => netns_id(&format!("/proc/{pid}/ns/net")) == Some(own),
             None => false,
+        }
+    }
+}
+
+/// Fills `peer_path` of the unnamed unix sockets in `found` with the name their peer is bound
+/// to: a client's peer is the server's accepted socket, which carries the listener's name. Only
+/// sockets decoded in this call are in `found`, so each connection's peer is asked once, when
+/// it is new, and all peers in one batch.
+fn name_peers(diag: &mut netlink::Diag, found: &mut HashMap<u64, SocketDetail>) {
+    let unnamed_peer = |d: &SocketDetail| {
+        (d.proto == "unix" && d.path.is_none() && d.peer_path.is_none())
+            .then_some(d.peer)
+            .flatten()
+    };
+    let mut names: HashMap<u64, String> = HashMap::new();
+    let mut ask: HashSet<u64> = HashSet::new();
+    for peer in found.values().filter_map(unnamed_peer) {
+        // Both ends new in the same tick (a socketpair, a connection to ourselves).
+        match found.get(&peer) {
+            Some(p) => {
+                if let Some(name) = &p.path {
+                    names.insert(peer, name.clone());
+                }
+            }
+            None => {
+                ask.insert(peer);
+            }
+        }
+    }
+    if !ask.is_empty() {
+        let mut peers: HashMap<u64, SocketDetail> = HashMap::with_capacity(ask.len());
+        // A peer that cannot be asked (gone meanwhile, another namespace) just stays unnamed.
+        let _ = diag.lookup(Family::Unix, &mut ask, &mut peers);
+        names.extend(
+            peers
+                .into_iter()
+                .filter_map(|(inode, d)| d.path.map(|p| (inode, p))),
+        );
+    }
+    if names.is_empty() {
+        return;
+    }
+    for d in found.values_mut() {
+        if let Some(name) = unnamed_peer(d).and_then(|p| names.get(&p)) {
+            d.peer_path = Some(name.clone());
         }
     }
 }

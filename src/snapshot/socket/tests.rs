@@ -24,6 +24,7 @@ fn get(v: &[SocketDetail], inode: u64) -> &SocketDetail {
 fn comparable(d: &SocketDetail) -> SocketDetail {
     SocketDetail {
         peer: None,
+        peer_path: None,
         ..d.clone()
     }
 }
