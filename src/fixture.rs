@@ -118,6 +118,12 @@ enum Command {
     KillWorker(u32),
     /// Bind a unix listener named like PostgreSQL's and connect N clients to it.
     UnixClients(usize),
+    /// Move the main thread into a new network namespace and open unix sockets there, one
+    /// bound to a name that holds a newline and a forged /proc/net/unix row.
+    NetnsSpoof,
+    /// Open unix sockets in a thread that moved into a new network namespace, and keep them:
+    /// sockets whose namespace differs from the process's.
+    NetnsThread,
     Quit,
 }
 
@@ -214,6 +220,8 @@ fn parse_command(line: &str) -> Result<Command, String> {
         }
         "kill-worker" => Ok(Command::KillWorker(parse_one(word, rest)?)),
         "unix-clients" => Ok(Command::UnixClients(parse_one(word, rest)?)),
+        "netns-spoof" => no_args(Command::NetnsSpoof),
+        "netns-thread" => no_args(Command::NetnsThread),
         "close" => {
             let fd: RawFd = parse_one(word, rest)?;
             if fd < 0 {
@@ -1204,6 +1212,8 @@ impl Fixture {
             Command::SpawnWorker(s) => self.spawn_worker(&s),
             Command::KillWorker(pid) => self.kill_worker(pid),
             Command::UnixClients(n) => self.unix_clients(n),
+            Command::NetnsSpoof => self.netns_spoof(),
+            Command::NetnsThread => self.netns_thread(),
             Command::Count => Ok(json!({"ok": true, "total": count_fds()})),
             // Handled by the caller, which must answer before exiting.
             Command::Quit => Ok(json!({"ok": true})),
@@ -1450,6 +1460,59 @@ impl Fixture {
             "accepted": accepted,
         }))
     }
+
+    fn netns_spoof(&mut self) -> Result<Value, String> {
+        // SAFETY: plain syscall; it moves only the calling (main) thread.
+        cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) }).map_err(|e| format!("unshare: {e}"))?;
+        let (v, fds) = unix_set(&self.shared.dir, "spoof", true).map_err(|e| format!("{e}"))?;
+        self.retained.extend(fds);
+        Ok(v)
+    }
+
+    fn netns_thread(&mut self) -> Result<Value, String> {
+        let dir = self.shared.dir.clone();
+        let (v, fds) = thread::spawn(move || -> Result<(Value, Vec<OwnedFd>), String> {
+            // SAFETY: plain syscall; it moves only this thread, which ends right after.
+            cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) })
+                .map_err(|e| format!("unshare: {e}"))?;
+            unix_set(&dir, "thread", false).map_err(|e| format!("{e}"))
+        })
+        .join()
+        .map_err(|_| "netns thread panicked".to_string())??;
+        self.retained.extend(fds);
+        Ok(v)
+    }
+}
+
+/// A socketpair, a listener and a client connected to it (and the accepted end), made in the
+/// calling thread's network namespace. With `spoof`, the listener's name is a newline and a
+/// well-formed /proc/net/unix row claiming the socketpair's first end is `@SPOOFED`, listening.
+fn unix_set(dir: &Path, tag: &str, spoof: bool) -> io::Result<(Value, Vec<OwnedFd>)> {
+    use std::os::unix::net::UnixStream;
+    let (a, b) = socketpair(libc::SOCK_STREAM)?;
+    let (ia, ib) = (inode(&a)?, inode(&b)?);
+    let name = if spoof {
+        format!("x\n0000000000000000: 00000002 00000000 00010000 0001 01 {ia} @SPOOFED")
+    } else {
+        format!("{tag}.sock")
+    };
+    let path = dir.join(name);
+    let listener = UnixListener::bind(&path)?;
+    let client = UnixStream::connect(&path)?;
+    let (server, _) = listener.accept()?;
+    let v = json!({
+        "ok": true,
+        "path": path_str(&path),
+        "pair": [
+            {"fd": a.as_raw_fd(), "inode": ia, "peer": ib},
+            {"fd": b.as_raw_fd(), "inode": ib, "peer": ia},
+        ],
+        "listener": {"fd": listener.as_raw_fd(), "inode": inode(&listener)?},
+        "client": {"fd": client.as_raw_fd(), "inode": inode(&client)?},
+        "server": {"fd": server.as_raw_fd(), "inode": inode(&server)?},
+    });
+    let fds = vec![a, b, listener.into(), client.into(), server.into()];
+    Ok((v, fds))
 }
 
 #[cfg(test)]

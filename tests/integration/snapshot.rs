@@ -338,3 +338,76 @@ fn issue8_unix_client_is_keyed_by_its_peer_path() {
     let g = client_group(a_path);
     assert_eq!(g["opened"], json!(0), "{}", keys(&report));
 }
+
+/// The fixture's answer to a command that needs root (unshare), or `None` after saying why the
+/// test is skipped.
+fn netns_set(fx: &mut Fixture, command: &str) -> Option<Value> {
+    let v = fx.send(command);
+    if v["ok"] == json!(true) {
+        return Some(v);
+    }
+    eprintln!("skipped: `{command}` needs CAP_SYS_ADMIN (unshare of a network namespace): {v}");
+    None
+}
+
+/// Every socket of `set` (from the fixture's `unix_set`) decoded exactly: the pair with its
+/// peers, the listener with its exact name, the client with the listener's name as its peer's,
+/// and the forged row's name on no other socket.
+fn assert_unix_set_exact(snap: &Value, set: &Value) {
+    let fds = by_fd(snap);
+    let at = |v: &Value| fds[&v["fd"].as_i64().expect("fd")];
+    let path = set["path"].as_str().expect("path");
+    for end in set["pair"].as_array().expect("pair") {
+        let e = at(end);
+        assert_eq!(e["proto"], json!("unix"), "{e}");
+        assert_eq!(e["socket_type"], json!("stream"), "{e}");
+        assert_eq!(e["state"], json!("ESTABLISHED"), "{e}");
+        assert_eq!(e["inode"], end["inode"], "{e}");
+        assert_eq!(e["peer"], end["peer"], "peers are known: {e}");
+        assert!(e.get("path").is_none(), "a socketpair end has no name: {e}");
+    }
+    let l = at(&set["listener"]);
+    assert_eq!(
+        l["path"],
+        json!(path),
+        "the exact name, newline and all: {l}"
+    );
+    assert_eq!(l["state"], json!("LISTEN"), "{l}");
+    let c = at(&set["client"]);
+    assert_eq!(c["peer_path"], json!(path), "{c}");
+    assert_eq!(c["peer"], at(&set["server"])["inode"], "{c}");
+    for e in snap["fds"].as_array().expect("fds") {
+        let shown = e["path"].as_str().unwrap_or_default();
+        assert!(
+            !shown.starts_with("@SPOOFED"),
+            "the forged row is never believed: {e}"
+        );
+    }
+}
+
+/// Issue 9 #15: a process in another network namespace holding a unix socket whose name holds
+/// a newline and a forged row: asked of sock_diag inside that namespace, every socket is exact,
+/// with peers, and the forgery names nothing.
+#[test]
+fn issue9_15_sockets_of_another_netns_are_decoded_exactly_and_cannot_be_forged() {
+    let mut fx = Fixture::new(&[]);
+    let Some(set) = netns_set(&mut fx, "netns-spoof") else {
+        return;
+    };
+    let snap = snapshot_json(fx.pid);
+    assert_unix_set_exact(&snap, &set);
+    let table = stdout_of(&fdiff(&["snapshot", "--pid", &pid_arg(fx.pid)]));
+    assert!(!table.contains("unix stream @SPOOFED"), "{table}");
+}
+
+/// Issue 9 #15: sockets created in a namespace other than their process's (a thread that moved,
+/// or an fd passed on) are asked in their own namespace, which SIOCGSKNS names.
+#[test]
+fn issue9_15_a_socket_of_another_netns_than_its_process_is_asked_there() {
+    let mut fx = Fixture::new(&[]);
+    let Some(set) = netns_set(&mut fx, "netns-thread") else {
+        return;
+    };
+    let snap = snapshot_json(fx.pid);
+    assert_unix_set_exact(&snap, &set);
+}

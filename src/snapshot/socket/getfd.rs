@@ -25,7 +25,7 @@ use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Pids refused are remembered so as not to ask again each tick; past this many the list is
 /// started over rather than grown without bound.
@@ -159,6 +159,44 @@ impl Getfd {
             }
         }
         rest
+    }
+}
+
+/// SIOCGSKNS (linux/sockios.h): an fd of the network namespace a socket belongs to.
+const SIOCGSKNS: libc::c_ulong = 0x894C;
+
+impl Getfd {
+    /// The network namespace of the target's socket `fd` (still the socket `inode`), through
+    /// a duplicate and SIOCGSKNS; `None` when it cannot be asked.
+    pub(super) fn socket_netns(&mut self, pid: i32, fd: i32, inode: u64) -> Option<OwnedFd> {
+        if !self.usable(pid) {
+            return None;
+        }
+        let dup = match self.pidfd(pid) {
+            Ok(pidfd) => rustix::process::pidfd_getfd(pidfd, fd, PidfdGetfdFlags::empty()),
+            Err(e) => Err(e),
+        };
+        let dup = match dup {
+            Ok(d) => d,
+            Err(Errno::BADF) => return None,
+            Err(e) => {
+                self.refuse(pid, e);
+                return None;
+            }
+        };
+        let st = rustix::fs::fstat(&dup).ok()?;
+        if st.st_ino != inode
+            || rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket
+        {
+            return None;
+        }
+        // SAFETY: an ioctl without an argument on a valid fd; it returns a new fd or -1.
+        let r = unsafe { libc::ioctl(dup.as_raw_fd(), SIOCGSKNS as _) };
+        if r < 0 {
+            return None;
+        }
+        // SAFETY: the kernel just returned this fd; nobody else owns it.
+        Some(unsafe { OwnedFd::from_raw_fd(r) })
     }
 }
 

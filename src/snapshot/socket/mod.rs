@@ -1,8 +1,11 @@
 //! Socket decoding: turns `socket:[INODE]` links into protocol, addresses, state and peer.
 //!
-//! Sockets of a process in the caller's own network namespace are asked of the kernel with
-//! NETLINK_SOCK_DIAG; anything else (another namespace, netlink unavailable or failing, raw and
-//! packet sockets) is looked up in the text tables of /proc/PID/net. Either way the cost
+//! Sockets are asked of the kernel with NETLINK_SOCK_DIAG in the network namespace they live
+//! in: the caller's own, or the target's (a netlink socket created inside it, one per
+//! namespace, cached), or, for a socket whose namespace differs from its process's, the one
+//! SIOCGSKNS names. Only where that is not permitted (no CAP_SYS_ADMIN over the namespace), or
+//! for raw and packet sockets, are the text tables of /proc/PID/net read, parsed so that a
+//! socket path holding a newline cannot forge a row (see `procnet`). Either way the cost
 //! follows the number of sockets asked for, not the number on the machine, as far as the
 //! kernel allows: unix sockets are looked up by inode, and every scan stops once all wanted
 //! inodes are found.
@@ -19,6 +22,7 @@ mod procnet;
 use crate::snapshot::model::SocketDetail;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 
 /// Socket tables, in the order they are searched: unix first (most sockets of most processes,
@@ -77,7 +81,12 @@ pub(crate) enum Backend {
 
 /// Long-lived decoder; one per watch. Reuse netlink sockets and buffers across calls.
 pub struct SocketDecoder {
+    /// sock_diag of our own network namespace.
     diag: netlink::Diag,
+    /// sock_diag of other namespaces, by nsfs (dev, inode); each holds the namespace's fd (so
+    /// it can reopen its socket there), which keeps the namespace alive: bounded by
+    /// FOREIGN_NETNS_MAX.
+    foreign: HashMap<(u64, u64), netlink::Diag>,
     getfd: getfd::Getfd,
     /// (dev, inode) of our own network namespace; `None` if it could not be read, in which
     /// case no process can be proven to share it and /proc is always used.
@@ -95,6 +104,7 @@ impl SocketDecoder {
     pub fn new() -> Self {
         SocketDecoder {
             diag: netlink::Diag::new(),
+            foreign: HashMap::new(),
             getfd: getfd::Getfd::new(),
             self_netns: netns_id("/proc/self/ns/net"),
         }
@@ -126,7 +136,7 @@ impl SocketDecoder {
             Backend::GetfdOnly => {
                 self.getfd.lookup(pid, socks, &mut wanted, &mut found);
             }
-            Backend::Auto if getfd_pays(wanted.len()) && self.getfd.usable(pid) => {
+            Backend::Auto if getfd_pays(pid, wanted.len()) && self.getfd.usable(pid) => {
                 // Duplicates first: they decode inet and netlink sockets and tell the kind of
                 // the rest, so unix sockets go to sock_diag (only it knows the peer) by inode
                 // and the namespace-wide dumps run only for what could not be asked.
@@ -137,7 +147,83 @@ impl SocketDecoder {
             }
             _ => self.lookup(pid, &Family::ALL, &mut wanted, &mut found, backend),
         }
+        if backend == Backend::Auto && !wanted.is_empty() {
+            self.lookup_own_netns(pid, socks, &mut wanted, &mut found);
+        }
         assemble(socks.iter().map(|s| s.1), &found)
+    }
+
+    /// Sockets the process's namespace does not know: created in another namespace and passed
+    /// on (or the process moved). SIOCGSKNS on a duplicate names the socket's own namespace,
+    /// which is then asked like any other. Only for what nothing else found, so this costs
+    /// nothing in the usual case.
+    fn lookup_own_netns(
+        &mut self,
+        pid: i32,
+        socks: &[(i32, u64)],
+        wanted: &mut HashSet<u64>,
+        found: &mut HashMap<u64, SocketDetail>,
+    ) {
+        let mut by_ns: HashMap<(u64, u64), (OwnedFd, HashSet<u64>)> = HashMap::new();
+        for &(fd, inode) in socks {
+            if !wanted.contains(&inode) || !self.getfd.usable(pid) {
+                continue;
+            }
+            let Some(ns) = self.getfd.socket_netns(pid, fd, inode) else {
+                continue;
+            };
+            let Some(id) = fd_id(&ns) else {
+                continue;
+            };
+            by_ns
+                .entry(id)
+                .or_insert_with(|| (ns, HashSet::new()))
+                .1
+                .insert(inode);
+        }
+        for (id, (ns, mut inodes)) in by_ns {
+            let Some(diag) = self.diag_for(id, ns) else {
+                continue;
+            };
+            for family in [
+                Family::Unix,
+                Family::Tcp,
+                Family::Tcp6,
+                Family::Udp,
+                Family::Udp6,
+            ] {
+                if inodes.is_empty() {
+                    break;
+                }
+                let _ = diag.lookup(family, &mut inodes, found);
+            }
+            name_peers(diag, found);
+            wanted.retain(|i| !found.contains_key(i));
+        }
+    }
+
+    /// The sock_diag of namespace `id`, whose fd is `ns`; `None` when it may not be asked.
+    fn diag_for(&mut self, id: (u64, u64), ns: OwnedFd) -> Option<&mut netlink::Diag> {
+        let diag = if Some(id) == self.self_netns {
+            &mut self.diag
+        } else {
+            if !self.foreign.contains_key(&id) && self.foreign.len() >= FOREIGN_NETNS_MAX {
+                // Namespaces of containers long gone would otherwise stay pinned.
+                self.foreign.clear();
+            }
+            self.foreign
+                .entry(id)
+                .or_insert_with(|| netlink::Diag::in_netns(ns))
+        };
+        (!diag.is_disabled()).then_some(diag)
+    }
+
+    /// The sock_diag of the network namespace `pid` is in.
+    fn diag_for_pid(&mut self, pid: i32) -> Option<&mut netlink::Diag> {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).ok()?;
+        let ns = OwnedFd::from(ns);
+        let id = fd_id(&ns)?;
+        self.diag_for(id, ns)
     }
 
     pub(crate) fn decode_with(
@@ -164,12 +250,11 @@ impl SocketDecoder {
         backend: Backend,
     ) {
         let mut proc_families: Vec<Family> = Vec::new();
-        let netlink = match backend {
-            Backend::ProcOnly | Backend::GetfdOnly => false,
-            Backend::NetlinkOnly => true,
-            Backend::Auto => self.netlink_usable(pid),
+        let diag = match backend {
+            Backend::ProcOnly | Backend::GetfdOnly => None,
+            Backend::NetlinkOnly | Backend::Auto => self.diag_for_pid(pid),
         };
-        if netlink {
+        if let Some(diag) = diag {
             // A dump walks the whole hash table even when it holds nothing: skip the tables
             // sockstat says are empty in this namespace (tcp6 and udp6, often). Read only once
             // an inet table is due, so a tick with new unix sockets alone reads nothing more.
@@ -181,17 +266,17 @@ impl SocketDecoder {
                 let inet = INET_LINES.iter().any(|&(_, f)| f == family);
                 if inet
                     && empty
-                        .get_or_insert_with(empty_inet_tables)
+                        .get_or_insert_with(|| empty_inet_tables(pid))
                         .contains(&family)
                 {
                     continue;
                 }
-                if self.diag.lookup(family, wanted, found).is_err() {
+                if diag.lookup(family, wanted, found).is_err() {
                     proc_families.push(family);
                 }
             }
             if families.contains(&Family::Unix) {
-                name_peers(&mut self.diag, found);
+                name_peers(diag, found);
             }
         } else {
             proc_families.extend(families);
@@ -200,19 +285,16 @@ impl SocketDecoder {
             procnet::lookup(pid, &proc_families, wanted, found);
         }
     }
+}
 
-    fn netlink_usable(&self, pid: i32) -> bool {
-        !self.diag.is_disabled() && self.same_netns(pid)
-    }
+/// Network namespaces asked through a netlink socket of their own at once; past this the cache
+/// starts over.
+const FOREIGN_NETNS_MAX: usize = 16;
 
-    /// sock_diag answers for the caller's namespace only, so it is used for `pid` only when
-    /// both namespace links name the same nsfs inode.
-    fn same_netns(&self, pid: i32) -> bool {
-        match self.self_netns {
-            Some(own) => netns_id(&format!("/proc/{pid}/ns/net")) == Some(own),
-            None => false,
-        }
-    }
+/// The nsfs (dev, inode) that names the namespace `fd` refers to.
+fn fd_id(fd: &OwnedFd) -> Option<(u64, u64)> {
+    let st = rustix::fs::fstat(fd).ok()?;
+    Some((st.st_dev, st.st_ino))
 }
 
 /// Fills `peer_path` of the unnamed unix sockets in `found` with the name their peer is bound
@@ -281,17 +363,17 @@ fn assemble(
 /// not) plus about a third of a duplicate's cost per socket it walks (TIME_WAIT ones too, even
 /// when filtered out); a duplicate costs some 6 µs. So: always up to a few hundred, and beyond
 /// that while they are a small share of the namespace's inet sockets.
-fn getfd_pays(wanted: usize) -> bool {
+fn getfd_pays(pid: i32, wanted: usize) -> bool {
     wanted <= GETFD_ALWAYS
-        || namespace_inet_sockets().is_some_and(|total| (wanted as u64) * 3 <= total)
+        || namespace_inet_sockets(pid).is_some_and(|total| (wanted as u64) * 3 <= total)
 }
 
 /// Batches up to this size are always asked one by one (where permitted).
 const GETFD_ALWAYS: usize = 512;
 
-/// TCP (with TIME_WAIT) and UDP sockets of fdiff's own network namespace, from sockstat.
-fn namespace_inet_sockets() -> Option<u64> {
-    let text = sockstat()?;
+/// TCP (with TIME_WAIT) and UDP sockets of `pid`'s network namespace, from sockstat.
+fn namespace_inet_sockets(pid: i32) -> Option<u64> {
+    let text = sockstat(pid)?;
     Some(
         INET_LINES
             .iter()
@@ -302,9 +384,9 @@ fn namespace_inet_sockets() -> Option<u64> {
     )
 }
 
-/// The inet tables with no socket in use in fdiff's namespace (none when sockstat is unreadable).
-fn empty_inet_tables() -> Vec<Family> {
-    let Some(text) = sockstat() else {
+/// The inet tables with no socket in use in `pid`'s namespace (none when sockstat is unreadable).
+fn empty_inet_tables(pid: i32) -> Vec<Family> {
+    let Some(text) = sockstat(pid) else {
         return Vec::new();
     };
     INET_LINES
@@ -322,9 +404,9 @@ const INET_LINES: [(&str, Family); 4] = [
     ("UDP6:", Family::Udp6),
 ];
 
-fn sockstat() -> Option<String> {
-    let mut text = std::fs::read_to_string("/proc/self/net/sockstat").ok()?;
-    text.push_str(&std::fs::read_to_string("/proc/self/net/sockstat6").ok()?);
+fn sockstat(pid: i32) -> Option<String> {
+    let mut text = std::fs::read_to_string(format!("/proc/{pid}/net/sockstat")).ok()?;
+    text.push_str(&std::fs::read_to_string(format!("/proc/{pid}/net/sockstat6")).ok()?);
     Some(text)
 }
 

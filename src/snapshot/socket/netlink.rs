@@ -1,4 +1,5 @@
-//! NETLINK_SOCK_DIAG queries for the sockets of the caller's own network namespace.
+//! NETLINK_SOCK_DIAG queries for the sockets of one network namespace: the caller's own, or
+//! another one the socket was created in (see `open_in_netns`).
 //!
 //! Unix and inet requests are built and decoded with `netlink-packet-sock-diag`. That crate has
 //! no AF_NETLINK (netlink_diag) messages, so those two small structs are written by hand here.
@@ -21,6 +22,7 @@ use netlink_packet_sock_diag::{
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 use std::collections::{HashMap, HashSet};
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 /// Up to this many wanted inodes, unix sockets are looked up one by one (exact requests, all
@@ -53,6 +55,9 @@ enum Flow {
 
 pub(super) struct Diag {
     sock: Option<Socket>,
+    /// The network namespace to ask (an nsfs fd), when it is not our own: a netlink socket
+    /// answers for the namespace it was created in, so it is created there.
+    netns: Option<OwnedFd>,
     /// Set once creating the socket failed (EPERM, EAFNOSUPPORT, …): it will not get better.
     disabled: bool,
     buf: Vec<u8>,
@@ -64,10 +69,19 @@ impl Diag {
     pub(super) fn new() -> Self {
         Diag {
             sock: None,
+            netns: None,
             disabled: false,
             buf: Vec::new(),
             send_buf: Vec::new(),
             seq: 0,
+        }
+    }
+
+    /// A Diag for the namespace `netns` (an fd of /proc/PID/ns/net or from SIOCGSKNS).
+    pub(super) fn in_netns(netns: OwnedFd) -> Self {
+        Diag {
+            netns: Some(netns),
+            ..Diag::new()
         }
     }
 
@@ -86,7 +100,11 @@ impl Diag {
             return Err(io::Error::from(io::ErrorKind::Unsupported));
         }
         if self.sock.is_none() {
-            match open_socket() {
+            let opened = match &self.netns {
+                None => open_socket(),
+                Some(ns) => open_in_netns(ns.as_fd()),
+            };
+            match opened {
                 Ok(s) => self.sock = Some(s),
                 Err(e) => {
                     self.disabled = true;
@@ -396,6 +414,26 @@ fn open_socket() -> io::Result<Socket> {
     )
     .map_err(io::Error::from)?;
     Ok(sock)
+}
+
+/// A sock_diag socket of the namespace `netns`, created by a short-lived thread that joins the
+/// namespace first (setns changes only the calling thread's network namespace, and a socket
+/// stays in the namespace it was created in). Needs CAP_SYS_ADMIN over that namespace; EPERM
+/// otherwise, and the caller falls back to /proc.
+fn open_in_netns(netns: BorrowedFd<'_>) -> io::Result<Socket> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: plain syscall on a valid fd; it affects only this thread, which ends
+                // right after creating the socket.
+                if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                open_socket()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("netns helper thread panicked")))
+    })
 }
 
 fn peek_u32(payload: &[u8], offset: usize) -> Option<u64> {

@@ -30,6 +30,10 @@ pub(super) fn lookup(
             continue;
         };
         let mut reader = BufReader::with_capacity(64 * 1024, file);
+        if family == Family::Unix {
+            unix_table(&mut reader, &mut line, wanted, found);
+            continue;
+        }
         let mut first = true;
         loop {
             line.clear();
@@ -58,6 +62,101 @@ pub(super) fn lookup(
             }
         }
     }
+}
+
+/// The most bytes the kernel prints for a unix socket's name: 108 (UNIX_PATH_MAX) for a path,
+/// '@' and 107 for an abstract name.
+const UNIX_NAME_PRINT_MAX: usize = 108;
+
+/// Reads /proc/PID/net/unix, where the kernel prints each socket's name raw: a name holding
+/// `\n` ends its row early, and what follows in the name reads as rows of its own, which a
+/// process may shape to claim another socket's inode. Such forged text can only lie within
+/// the 108 bytes after the start of a name, so every row that begins there is *doubtful*; the
+/// others are *clean*. A clean row is believed; a doubtful one only when no other row names its
+/// inode (its socket has no row of its own to contradict it — the real row of any socket of
+/// the namespace always exists, so a forgery of one is caught) and never against a clean row;
+/// two rows that disagree about an inode both go. A name with `\n` is thus cut at it, at most.
+fn unix_table(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    wanted: &mut HashSet<u64>,
+    found: &mut HashMap<u64, SocketDetail>,
+) {
+    // Doubtful rows by inode: `None` once two of them disagree.
+    let mut doubtful: HashMap<u64, Option<SocketDetail>> = HashMap::new();
+    // Bytes a name that began on an earlier row may still be printing.
+    let mut budget = 0usize;
+    let mut first = true;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        // Every table starts with a header line.
+        if std::mem::take(&mut first) {
+            continue;
+        }
+        let inside_name = line.len() < budget;
+        budget = if inside_name {
+            budget - line.len() - 1
+        } else {
+            0
+        };
+        let text = String::from_utf8_lossy(line);
+        let Some(detail) = parse_unix(&text) else {
+            continue;
+        };
+        // A name starts on this row: the rows that follow within its reach are doubtful.
+        if let Some(name_len) = unix_name_len(line) {
+            budget = budget.max(UNIX_NAME_PRINT_MAX.saturating_sub(name_len));
+        }
+        let inode = detail.inode;
+        if !wanted.contains(&inode) {
+            // Settled by a clean row already, or not ours; a later doubtful row changes nothing.
+            continue;
+        }
+        if inside_name {
+            doubtful
+                .entry(inode)
+                .and_modify(|d| {
+                    if d.as_ref() != Some(&detail) {
+                        *d = None;
+                    }
+                })
+                .or_insert_with(|| Some(detail));
+        } else {
+            // A clean row stands, whatever doubtful rows said before it.
+            doubtful.remove(&inode);
+            wanted.remove(&inode);
+            found.insert(inode, detail);
+            if wanted.is_empty() {
+                return;
+            }
+        }
+    }
+    for (inode, d) in doubtful {
+        if let Some(d) = d {
+            wanted.remove(&inode);
+            found.insert(inode, d);
+        }
+    }
+}
+
+/// The bytes of the name printed on a raw unix table row (after the inode and one space), or
+/// `None` when the row has no name.
+fn unix_name_len(line: &[u8]) -> Option<usize> {
+    let mut rest = line;
+    for _ in 0..7 {
+        let start = rest.iter().position(|&c| c != b' ')?;
+        rest = &rest[start..];
+        let end = rest.iter().position(|&c| c == b' ').unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    rest.strip_prefix(b" ").map(<[u8]>::len)
 }
 
 /// Index of the inode column among the whitespace-separated fields of a table line.
@@ -380,6 +479,65 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Runs the unix table reader over `text` for `inodes`.
+    fn unix_rows(text: &str, inodes: &[u64]) -> HashMap<u64, SocketDetail> {
+        let mut wanted: HashSet<u64> = inodes.iter().copied().collect();
+        let mut found = HashMap::new();
+        let mut line = Vec::new();
+        unix_table(
+            &mut std::io::Cursor::new(text.as_bytes()),
+            &mut line,
+            &mut wanted,
+            &mut found,
+        );
+        found
+    }
+
+    const HEAD: &str = "Num       RefCount Protocol Flags    Type St Inode Path\n";
+    const VICTIM: &str = "0000000000000000: 00000003 00000000 00000000 0001 03  7001\n";
+    /// A socket named "/tmp/x" + newline + a row that claims 7001 is "@SPOOFED", listening.
+    const FORGER: &str = "0000000000000000: 00000002 00000000 00010000 0001 01  7002 /tmp/x\n\
+                          0000000000000000: 00000002 00000000 00010000 0001 01 7001 @SPOOFED\n";
+    const LONG: &str = "0000000000000000: 00000002 00000000 00010000 0001 01  7003 \
+                        /srv/a/name/long/enough/that/no/forged/row/fits/after/it/within/108/bytes/x\n";
+
+    #[test]
+    fn issue9_15_a_newline_in_a_unix_name_cannot_forge_a_row() {
+        // The victim's own row first, clean: it stands.
+        let f = unix_rows(&format!("{HEAD}{VICTIM}{FORGER}"), &[7001, 7002]);
+        assert_eq!(f[&7001].path, None);
+        assert_eq!(f[&7001].state.as_deref(), Some("ESTABLISHED"));
+        assert_eq!(
+            f[&7002].path.as_deref(),
+            Some("/tmp/x"),
+            "cut at the newline"
+        );
+        // The forgery first, the victim's row later and clean (after a name too long to hide a
+        // row): the clean row wins.
+        let f = unix_rows(&format!("{HEAD}{FORGER}{LONG}{VICTIM}"), &[7001]);
+        assert_eq!(f[&7001].path, None);
+        assert_eq!(f[&7001].state.as_deref(), Some("ESTABLISHED"));
+        // The victim's row itself doubtful (right after the forged one): two rows disagree, and
+        // neither is believed.
+        let f = unix_rows(&format!("{HEAD}{FORGER}{VICTIM}"), &[7001]);
+        assert!(!f.contains_key(&7001), "{f:?}");
+        // A row after an unnamed one, or after a long name, is clean; one within reach of a
+        // short name, alone for its inode, is believed (the usual case on a real host).
+        let f = unix_rows(&format!("{HEAD}{LONG}{VICTIM}"), &[7001, 7003]);
+        assert_eq!(f.len(), 2);
+        let short = "0000000000000000: 00000002 00000000 00010000 0001 01  7004 /run/a\n";
+        let f = unix_rows(&format!("{HEAD}{short}{VICTIM}"), &[7001]);
+        assert_eq!(f[&7001].state.as_deref(), Some("ESTABLISHED"));
+    }
+
+    #[test]
+    fn unix_name_lengths_are_read_from_the_raw_row() {
+        assert_eq!(unix_name_len(b"0: 2 0 0 1 1 7001"), None);
+        assert_eq!(unix_name_len(b"0: 2 0 0 1 1 7001 "), Some(0));
+        assert_eq!(unix_name_len(b"0: 2 0 0 1 1  7001 /a b"), Some(4));
+        assert_eq!(unix_name_len(b"0: 2"), None);
     }
 
     #[test]

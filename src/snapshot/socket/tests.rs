@@ -345,14 +345,57 @@ fn netlink_unavailable_falls_back_to_proc() {
 }
 
 #[test]
-fn other_namespace_uses_proc() {
+fn other_namespace_is_asked_inside_it() {
     let f = fixture();
     let mut dec = SocketDecoder::new();
-    // As if our own namespace could not be read: no pid is proven to share it.
+    // As if our own namespace were another one: it is joined by a helper thread (root), or,
+    // where that is refused, read from /proc.
     dec.self_netns = None;
     let v = dec.decode(pid(), &f.inodes());
     f.check_common(&v);
-    assert_eq!(get(&v, f.pair.0).peer, None);
+    let root = rustix::process::geteuid().is_root();
+    let want = root.then_some(f.pair.1);
+    assert_eq!(get(&v, f.pair.0).peer, want, "peers only from sock_diag");
+    if root {
+        assert_eq!(
+            dec.foreign.len(),
+            1,
+            "one netlink socket for that namespace"
+        );
+    }
+}
+
+/// Issue 9 #15 on the real /proc/net/unix: a socket named with a newline and a forged row that
+/// claims our socketpair's end is "@SPOOFED" never makes /proc parsing print the forgery; its
+/// own name is cut at the newline at most.
+#[test]
+fn issue9_15_proc_fallback_is_not_fooled_by_a_newline_in_a_name() {
+    let (a, _b) = UnixStream::pair().expect("pair");
+    let victim = ino(&a);
+    let path = format!(
+        "/tmp/fdiff-nl-{}\n0000000000000000: 00000002 00000000 00010000 0001 01 {victim} @SPOOFED",
+        pid()
+    );
+    let _ = std::fs::remove_file(&path);
+    let l = UnixListener::bind(&path).expect("bind");
+    let _ = std::fs::remove_file(&path);
+    let mut dec = SocketDecoder::new();
+    let v = dec.decode_with(pid(), &[victim, ino(&l)], Backend::ProcOnly);
+    assert_ne!(v[0].path.as_deref(), Some("@SPOOFED"), "{:?}", v[0]);
+    assert_ne!(v[0].state.as_deref(), Some("LISTEN"), "{:?}", v[0]);
+    if v[0].proto == "unix" {
+        assert_eq!(v[0].path, None);
+        assert_eq!(v[0].state.as_deref(), Some("ESTABLISHED"));
+    }
+    let cut = format!("/tmp/fdiff-nl-{}", pid());
+    assert_eq!(
+        v[1].path.as_deref(),
+        Some(cut.as_str()),
+        "cut at the newline"
+    );
+    // sock_diag tells the exact name.
+    let exact = dec.decode_with(pid(), &[ino(&l)], Backend::NetlinkOnly);
+    assert_eq!(exact[0].path.as_deref(), Some(path.as_str()));
 }
 
 #[test]
