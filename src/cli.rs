@@ -125,12 +125,13 @@ pub struct AnalysisArgs {
 
 #[derive(Debug, Args, Default)]
 pub struct TimingArgs {
-    /// Time between snapshots (250ms, 5s, 2m). Sampling cannot see what opens and closes
+    /// Time between snapshots (250ms, 5s, 2m; from 10ms to 1day). Sampling cannot see what opens and closes
     /// within one interval, nor an fd closed and reopened onto the same file at the same
     /// number between two ticks: that looks unchanged.
     #[arg(short, long, value_name = "DURATION", default_value = "1s")]
     pub interval: String,
-    /// Stop after this long (default: until Ctrl-C, SIGTERM or the processes exit).
+    /// Stop after this long, at most 100years (default: until Ctrl-C, SIGTERM or the processes
+    /// exit).
     #[arg(short, long, value_name = "DURATION", conflicts_with = "count")]
     pub duration: Option<String>,
     /// Stop after this many ticks.
@@ -211,10 +212,10 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// How long to watch.
+    /// How long to watch (at most 100years).
     #[arg(short, long, value_name = "DURATION", default_value = "8s")]
     pub duration: String,
-    /// Time between snapshots.
+    /// Time between snapshots (from 10ms to 1day).
     #[arg(short, long, value_name = "DURATION", default_value = "500ms")]
     pub interval: String,
     /// No live lines, only the final report.

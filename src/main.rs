@@ -7,7 +7,10 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             if !e.message.is_empty() {
-                let _ = writeln!(std::io::stderr().lock(), "fdiff: {}", e.message);
+                // The last line of defence: whatever a message quotes, it prints as one line
+                // that cannot drive the terminal.
+                let msg = fdiff::util::escape_control(&e.message);
+                let _ = writeln!(std::io::stderr().lock(), "fdiff: {msg}");
             }
             e.code
         }

@@ -51,9 +51,20 @@ pub fn text_and_hex(raw: &[u8]) -> (String, Option<String>) {
     }
 }
 
-/// `s` with control characters escaped, so that one name stays on one table line.
+/// Bidirectional overrides, embeddings, isolates and marks: invisible, they reorder what the
+/// terminal shows after them, so a name could make a line read as something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
+/// `s` with control characters and bidi controls escaped, so that one name stays on one line
+/// and no outside text can move the cursor, color the terminal or reorder what follows.
 pub fn escape_control(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
+    if !s.chars().any(needs_escape) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -62,8 +73,11 @@ pub fn escape_control(s: &str) -> std::borrow::Cow<'_, str> {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
+            c if c.is_control() && (c as u32) < 0x100 => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
             }
             c => out.push(c),
         }
@@ -97,5 +111,20 @@ mod tests {
     fn escapes_control_characters() {
         assert_eq!(escape_control("a\nb\tc\u{7}"), "a\\nb\\tc\\x07");
         assert_eq!(escape_control("plain"), "plain");
+    }
+
+    #[test]
+    fn issue9_bidi_overrides_are_escaped() {
+        assert_eq!(
+            escape_control("a\u{202e}txt.exe\u{2066}b\u{2069}\u{200f}"),
+            "a\\u{202e}txt.exe\\u{2066}b\\u{2069}\\u{200f}"
+        );
+        for c in ('\u{202a}'..='\u{202e}').chain('\u{2066}'..='\u{2069}') {
+            let e = escape_control(&c.to_string()).into_owned();
+            assert!(!e.contains(c) && e.starts_with("\\u{"), "{c:?} -> {e}");
+        }
+        // Ordinary non-ASCII text is kept as it is.
+        assert_eq!(escape_control("café → ü"), "café → ü");
+        assert_eq!(escape_control("\u{1b}[31m"), "\\x1b[31m");
     }
 }

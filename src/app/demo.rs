@@ -38,13 +38,8 @@ impl Drop for DemoChild {
 }
 
 pub fn run(a: DemoArgs) -> Result<i32, Error> {
-    let duration = config::duration(&a.duration, "--duration")?;
-    let interval = config::duration(&a.interval, "--interval")?;
-    if interval.is_zero() || duration.is_zero() {
-        return Err(Error::usage(
-            "--interval and --duration must be longer than 0",
-        ));
-    }
+    let duration = config::watch_duration(&a.duration)?;
+    let interval = config::interval(&a.interval)?;
     let format = config::format(a.format);
     let exe = std::env::current_exe().map_err(|e| Error::io("find the fdiff executable", &e))?;
     let mut cmd = Command::new(exe);

@@ -195,7 +195,7 @@ pub fn analyse_recording(path: &str, analysis: &config::Analysis) -> Result<Repo
     while let Some(tick) = src.next_tick()? {
         feed(&mut tracker, &tick);
     }
-    if let Some(w) = src.warning.take() {
+    for w in src.take_warnings() {
         output::warn(&w);
     }
     if tracker.ticks() == 0 {

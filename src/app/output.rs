@@ -14,7 +14,11 @@ pub fn write_err(e: io::Error, what: &str) -> Error {
 }
 
 pub fn warn(msg: &str) {
-    let _ = writeln!(io::stderr().lock(), "fdiff: warning: {msg}");
+    let _ = writeln!(
+        io::stderr().lock(),
+        "fdiff: warning: {}",
+        crate::util::escape_control(msg)
+    );
 }
 
 /// Color only on a terminal, and never with NO_COLOR set (to anything non-empty).
