@@ -12,6 +12,7 @@ pub mod diff;
 pub mod error;
 pub mod exit_codes;
 pub mod fixture;
+pub mod inputcheck;
 pub mod report;
 pub mod snapshot;
 pub mod source;

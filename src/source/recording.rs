@@ -187,6 +187,44 @@ fn cap_snapshot(s: &mut Snapshot) -> bool {
     cut
 }
 
+/// Ticks out of sequence in a recording, by kind, with the first offending line.
+#[derive(Debug, Default)]
+struct OrderFaults {
+    /// Line, tick number and the previous tick's number.
+    first: Option<(usize, u64, u64)>,
+    gaps: u64,
+    missing: u64,
+    repeated: u64,
+    backwards: u64,
+}
+
+impl OrderFaults {
+    fn warning(&self, name: &str) -> Option<String> {
+        let (line, n, pn) = self.first?;
+        let mut parts = Vec::new();
+        if self.gaps > 0 {
+            parts.push(format!(
+                "{} gap(s), {} tick(s) missing",
+                self.gaps, self.missing
+            ));
+        }
+        if self.repeated > 0 {
+            parts.push(format!("{} repeated tick(s), skipped", self.repeated));
+        }
+        if self.backwards > 0 {
+            parts.push(format!(
+                "{} tick(s) out of order, analysed in file order",
+                self.backwards
+            ));
+        }
+        Some(format!(
+            "{} line {line}: the ticks are out of sequence (tick {n} after tick {pn}): {}",
+            quoted(name),
+            parts.join("; ")
+        ))
+    }
+}
+
 /// Reads ticks from a recording, one line at a time.
 pub struct RecordingSource<R: BufRead> {
     name: String,
@@ -200,9 +238,8 @@ pub struct RecordingSource<R: BufRead> {
     ticks: u64,
     /// The tick number and time of the previous tick line, to notice gaps and disorder.
     prev: Option<(u64, f64)>,
-    /// Gaps, repeats and disorder: the first one told, then counted.
-    order_warning: Option<String>,
-    order_faults: u64,
+    /// Gaps, repeats and disorder: told once, at the first offending line.
+    order: OrderFaults,
     /// Strings cut to their caps: the first line told, then counted.
     capped: Option<usize>,
     capped_count: u64,
@@ -227,8 +264,7 @@ impl<R: BufRead> RecordingSource<R> {
             state: BTreeMap::new(),
             ticks: 0,
             prev: None,
-            order_warning: None,
-            order_faults: 0,
+            order: OrderFaults::default(),
             capped: None,
             capped_count: 0,
             warning: None,
@@ -298,13 +334,10 @@ impl<R: BufRead> RecordingSource<R> {
     /// Every warning to tell the user, each one line: disorder, cut strings, a cut last line.
     pub fn take_warnings(&mut self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(w) = self.order_warning.take() {
-            out.push(if self.order_faults > 1 {
-                format!("{w} ({} such lines in all)", self.order_faults)
-            } else {
-                w
-            });
+        if let Some(w) = self.order.warning(&self.name) {
+            out.push(w);
         }
+        self.order = OrderFaults::default();
         if let Some(line) = self.capped.take() {
             out.push(format!(
                 "{} line {line}: over-long names or paths were cut (comm to {MAX_COMM} bytes, \
@@ -356,38 +389,38 @@ impl<R: BufRead> RecordingSource<R> {
         }
     }
 
-    /// Notice gaps, repeats and disorder (told once, counted); false for an exact repeat of
-    /// the previous tick, which is skipped (applying it twice would count it twice).
+    /// Notice gaps, repeats and disorder (the first line kept, each kind counted); false for an
+    /// exact repeat of the previous tick, which is skipped (applying it twice would count it
+    /// twice).
     fn check_order(&mut self, tl: &crate::snapshot::record::TickLine, lineno: usize) -> bool {
-        let prev = self.prev.replace((tl.tick, tl.t));
-        let Some((pn, pt)) = prev else {
+        let Some((pn, pt)) = self.prev else {
+            self.prev = Some((tl.tick, tl.t));
             return true;
         };
         let n = tl.tick;
-        let fault = if n == pn && tl.t.total_cmp(&pt).is_eq() {
-            Some(format!("tick {n} is repeated; the repeat was skipped"))
+        let o = &mut self.order;
+        let repeat = n == pn && tl.t.total_cmp(&pt).is_eq();
+        let fault = if repeat {
+            o.repeated += 1;
+            true
         } else if n <= pn || tl.t < pt {
-            Some(format!(
-                "tick {n} (t={:.3}) comes after tick {pn} (t={pt:.3}): the ticks are out of order; analysed in file order",
-                tl.t
-            ))
+            o.backwards += 1;
+            true
         } else if n > pn + 1 {
-            Some(format!(
-                "tick {n} follows tick {pn}: {} tick(s) are missing",
-                n - pn - 1
-            ))
+            o.gaps += 1;
+            o.missing += n - pn - 1;
+            true
         } else {
-            None
+            false
         };
-        let Some(f) = fault else {
-            return true;
-        };
-        self.order_faults += 1;
-        if self.order_warning.is_none() {
-            self.order_warning = Some(format!("{} line {lineno}: {f}", quoted(&self.name)));
+        if fault && o.first.is_none() {
+            o.first = Some((lineno, n, pn));
         }
-        // An exact repeat is skipped; keep `prev` as it was.
-        !(n == pn && tl.t.total_cmp(&pt).is_eq())
+        if repeat {
+            return false;
+        }
+        self.prev = Some((n, tl.t));
+        true
     }
 
     fn note_capped(&mut self, cut: bool, lineno: usize) {
@@ -692,8 +725,19 @@ pub fn load_snapshots(spec: &str) -> Result<Vec<Snapshot>, Error> {
             return recording_tick(path, n);
         }
     }
+    let f =
+        std::fs::File::open(spec).map_err(|e| Error::io(&format!("read {}", quoted(spec)), &e))?;
+    let (snaps, warnings) = read_snapshots(spec, f)?;
+    for w in warnings {
+        crate::app::output::warn(&w);
+    }
+    Ok(snaps)
+}
+
+/// The snapshots of a snapshot file read from `f` (named `spec` in messages), with the
+/// warnings to tell; at most [`MAX_SNAPSHOT_FILE`] bytes are read.
+pub fn read_snapshots<R: Read>(spec: &str, f: R) -> Result<(Vec<Snapshot>, Vec<String>), Error> {
     let q = quoted(spec);
-    let f = std::fs::File::open(spec).map_err(|e| Error::io(&format!("read {q}"), &e))?;
     let mut r = std::io::BufReader::with_capacity(
         1 << 16,
         Capped {
@@ -766,14 +810,15 @@ pub fn load_snapshots(spec: &str) -> Result<Vec<Snapshot>, Error> {
         out.push(s);
     }
     de.end().map_err(not_snapshot)?;
+    let mut warnings = Vec::new();
     if capped {
-        crate::app::output::warn(&format!(
+        warnings.push(format!(
             "{q}: over-long names or paths were cut (comm to {MAX_COMM} bytes, command lines to {} KiB, paths to {} KiB)",
             MAX_CMDLINE_BYTES >> 10,
             MAX_TARGET >> 10
         ));
     }
-    Ok(out)
+    Ok((out, warnings))
 }
 
 pub fn open(path: &str) -> Result<std::fs::File, Error> {

@@ -2,6 +2,8 @@
 
 mod common;
 mod errors;
+mod issue9_fuzz;
+mod issue9_input;
 mod offline;
 mod procs;
 mod snapshot;

@@ -1,0 +1,6 @@
+//! Fuzz target: arbitrary bytes through fdiff's recording reader (see `fdiff::inputcheck`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = fdiff::inputcheck::recording(data);
+});
