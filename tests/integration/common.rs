@@ -28,13 +28,8 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(schedules: &[&str]) -> Fixture {
-        Fixture::with_args(&[], schedules)
-    }
-
-    /// A fixture started with extra `__fixture` arguments (e.g. `--name NAME`).
-    pub fn with_args(args: &[&str], schedules: &[&str]) -> Fixture {
         let mut cmd = Command::new(FDIFF);
-        cmd.arg("__fixture").args(args);
+        cmd.arg("__fixture");
         for s in schedules {
             cmd.args(["--run", s]);
         }
