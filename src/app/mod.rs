@@ -85,14 +85,32 @@ fn stdout_write(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result
         .map_err(|e| output::write_err(e, "stdout"))
 }
 
-/// Block until the selection matches something (`--wait`), or fail with one line.
-fn start_source(source: &mut LiveSource, wait: bool, stop: &signals::Stop) -> Result<bool, Error> {
+/// Block until the selection matches something (`--wait`), or fail with one line. A
+/// `--duration` counts from the start, the wait included: nothing matching within it is an
+/// error, not a wait forever. Returns `false` when a signal ended the wait.
+fn start_source(
+    source: &mut LiveSource,
+    wait: bool,
+    stop: &signals::Stop,
+    duration: Option<std::time::Duration>,
+) -> Result<bool, Error> {
+    let start = std::time::Instant::now();
+    let deadline = duration.and_then(|d| start.checked_add(d));
     loop {
         match source.start() {
             Ok(()) => return Ok(true),
             Err(e) if !wait => return Err(e),
-            Err(_) => {
-                stop.sleep_until(std::time::Instant::now() + std::time::Duration::from_millis(250));
+            Err(e) => {
+                let now = std::time::Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    return Err(Error::failed(format!(
+                        "{} within --duration {}",
+                        e.message.trim_end_matches(WAIT_HINT),
+                        humantime::format_duration(duration.unwrap_or_default()),
+                    )));
+                }
+                let next = now + std::time::Duration::from_millis(250);
+                stop.sleep_until(deadline.map_or(next, |d| d.min(next)));
                 if stop.signal().is_some() {
                     return Ok(false);
                 }
@@ -101,6 +119,9 @@ fn start_source(source: &mut LiveSource, wait: bool, stop: &signals::Stop) -> Re
     }
 }
 
+/// The end of the no-match line that suggests --wait, which a --wait run has used already.
+const WAIT_HINT: &str = " (use --wait to wait for one)";
+
 fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
     if !config::has_selection(&a.select) {
         return Err(Error::usage(
@@ -108,13 +129,17 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
         ));
     }
     let selector = config::selector(&a.select)?;
-    let timing = config::timing(&a.watch.timing)?;
+    let mut timing = config::timing(&a.watch.timing)?;
     let analysis = config::analysis(&a.watch.analysis)?;
     let stop = signals::Stop::install();
     let mut source = LiveSource::new(selector);
-    if !start_source(&mut source, a.select.wait, &stop)? {
+    let waiting = std::time::Instant::now();
+    if !start_source(&mut source, a.select.wait, &stop, timing.duration)? {
         return Ok(exit_codes::OK);
     }
+    timing.duration = timing
+        .duration
+        .map(|d| d.saturating_sub(waiting.elapsed()));
     let opts = WatchOptions {
         keep_waiting: false,
         timing,
@@ -159,7 +184,7 @@ fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
     let selector = config::selector(&a.select)?;
     let stop = signals::Stop::install();
     let mut source = LiveSource::new(selector);
-    if !start_source(&mut source, a.select.wait, &stop)? {
+    if !start_source(&mut source, a.select.wait, &stop, None)? {
         return Ok(exit_codes::OK);
     }
     let snaps = source.snapshot_all()?;

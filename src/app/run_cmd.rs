@@ -13,6 +13,8 @@ use crate::source::live::LiveSource;
 use crate::source::select::Selector;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 
 pub fn run(a: RunArgs) -> Result<i32, Error> {
@@ -21,20 +23,18 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
     let Some((prog, args)) = a.command.split_first() else {
         return Err(Error::usage("no command to run: fdiff run -- CMD [ARGS…]"));
     };
+    // Opened before the command starts: a bad path or a FIFO nobody reads fails at once, not
+    // after the whole run.
+    let mut out_file = a
+        .output
+        .as_deref()
+        .map(crate::report::record::create_output)
+        .transpose()?;
     let stop = Stop::install();
-    let mut child = Command::new(prog).args(args).spawn().map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "command not found".to_owned(),
-            std::io::ErrorKind::PermissionDenied => {
-                "permission denied (is it executable?)".to_owned()
-            }
-            _ => e.to_string(),
-        };
-        Error::with_code(
-            format!("cannot run '{}': {why}", prog.to_string_lossy()),
-            exit_codes::CANNOT_START,
-        )
-    })?;
+    let mut child = Command::new(prog)
+        .args(args)
+        .spawn()
+        .map_err(|e| cannot_start(prog, &e))?;
     let pid = child.id() as i32;
     // A command may be gone before the first tick: wake the sleep on its exit, and name it
     // in the report with what /proc told right after the start.
@@ -91,11 +91,12 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
         opts.analysis.format,
         a.output.is_none() && output::stderr_color(),
     );
-    let res = match &a.output {
-        Some(path) => std::fs::File::create(path)
-            .and_then(|mut f| ex.report(&report, &mut f).and_then(|()| f.flush()))
+    let res = match (&mut out_file, &a.output) {
+        (Some(f), Some(path)) => ex
+            .report(&report, f)
+            .and_then(|()| f.flush())
             .map_err(|e| Error::io(&format!("write '{}'", path.display()), &e)),
-        None => {
+        _ => {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err);
             ex.report(&report, &mut err)
@@ -137,4 +138,89 @@ pub fn status_code(s: ExitStatus) -> i32 {
         (None, Some(sig)) => 128 + sig,
         (None, None) => exit_codes::ERROR,
     }
+}
+
+/// The line for a command that could not be started, with a shell's exit code: 127 when
+/// something is missing, 126 when it is there but cannot be executed.
+fn cannot_start(prog: &OsStr, e: &std::io::Error) -> Error {
+    let shown = crate::util::escape_control(&prog.to_string_lossy()).into_owned();
+    let found = resolve(prog);
+    let (why, code) = match (e.kind(), &found) {
+        (std::io::ErrorKind::NotFound, None) => ("command not found".to_owned(), CANNOT_FIND),
+        // The file is there, so what exec could not find is what it needs to run it.
+        (std::io::ErrorKind::NotFound, Some(path)) => match interpreter(path) {
+            Some(interp) => (
+                format!(
+                    "its interpreter '{}' (from its #! line) does not exist",
+                    crate::util::escape_control(&interp.to_string_lossy())
+                ),
+                CANNOT_FIND,
+            ),
+            None => (
+                "its program interpreter (the dynamic loader it names) does not exist".to_owned(),
+                CANNOT_FIND,
+            ),
+        },
+        (std::io::ErrorKind::PermissionDenied, found) => {
+            let interp = found.as_deref().and_then(interpreter);
+            match interp {
+                Some(i) if is_file(&i) && !is_executable(&i) => (
+                    format!(
+                        "its interpreter '{}' (from its #! line) is not executable",
+                        crate::util::escape_control(&i.to_string_lossy())
+                    ),
+                    CANNOT_EXECUTE,
+                ),
+                _ => (
+                    "permission denied (is it executable?)".to_owned(),
+                    CANNOT_EXECUTE,
+                ),
+            }
+        }
+        _ => (e.to_string(), CANNOT_EXECUTE),
+    };
+    Error::with_code(format!("cannot run '{shown}': {why}"), code)
+}
+
+/// A shell's 127: the command (or what it needs to run) does not exist.
+const CANNOT_FIND: i32 = exit_codes::CANNOT_START;
+/// A shell's 126: found, but it cannot be executed.
+const CANNOT_EXECUTE: i32 = 126;
+
+/// The file exec would run for `prog`: itself when it names a path, else the first match on
+/// $PATH, as execvp looks.
+fn resolve(prog: &OsStr) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    if prog.as_bytes().contains(&b'/') {
+        let p = PathBuf::from(prog);
+        return is_file(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(prog))
+        .find(|p| is_file(p))
+}
+
+fn is_file(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file())
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// The interpreter a `#!` line names, read from the first bytes of the script.
+fn interpreter(script: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    let mut head = [0u8; 256];
+    let mut f = std::fs::File::open(script).ok()?;
+    let n = f.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|&b| b == b'\n').next()?;
+    let name = line
+        .split(|&b| b == b' ' || b == b'\t')
+        .find(|w| !w.is_empty())?;
+    Some(PathBuf::from(OsStr::from_bytes(name)))
 }

@@ -16,9 +16,48 @@ pub struct Recorder<W: Write> {
 
 impl Recorder<std::fs::File> {
     pub fn create(path: &str, interval_secs: f64, started_at: f64) -> Result<Self, Error> {
-        let f =
-            std::fs::File::create(path).map_err(|e| Error::io(&format!("create '{path}'"), &e))?;
+        let f = create_output(std::path::Path::new(path))?;
         Recorder::new(f, path, interval_secs, started_at)
+    }
+}
+
+/// How long a FIFO may go without a reader before opening it for writing fails: long enough for
+/// `fdiff --record F & reader <F` to win the race, short enough never to wedge the watch.
+const FIFO_READER_WAIT: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// Create or truncate `path` for writing, like `File::create`, except that a FIFO nobody reads
+/// fails after a moment instead of blocking in open(2) forever.
+pub fn create_output(path: &std::path::Path) -> Result<std::fs::File, Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let shown = crate::util::escape_control(&path.to_string_lossy()).into_owned();
+    let deadline = std::time::Instant::now() + FIFO_READER_WAIT;
+    loop {
+        // Non-blocking, a FIFO without a reader is ENXIO at once; other files open as usual.
+        let res = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path);
+        match res {
+            Ok(f) => {
+                // Later writes must block (and be flushed whole), not fail with EAGAIN.
+                let flags = rustix::fs::fcntl_getfl(&f)
+                    .and_then(|fl| rustix::fs::fcntl_setfl(&f, fl - rustix::fs::OFlags::NONBLOCK))
+                    .map_err(std::io::Error::from);
+                flags.map_err(|e| Error::io(&format!("open '{shown}'"), &e))?;
+                return Ok(f);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(Error::failed(format!(
+                        "cannot write to '{shown}': it is a FIFO and nothing reads it; start the reader first"
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(Error::io(&format!("create '{shown}'"), &e)),
+        }
     }
 }
 

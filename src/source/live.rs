@@ -575,15 +575,27 @@ impl Decoder<'_> {
     }
 
     /// Stat the open file behind fd N. `Ok(None)` when it exists but cannot be stat'ed.
+    ///
+    /// The path walk through the magic link does not enter the file system, but the getattr
+    /// does: on a stalled FUSE or hung NFS mount a plain stat waits forever for the server.
+    /// `AT_STATX_DONT_SYNC` makes FUSE, NFS, CIFS and Ceph answer from their attribute cache,
+    /// and the mask leaves out the times, for which NFS would first flush dirty pages.
     fn stat_fd(&self, fd: i32) -> Result<Option<FileStat>, Vanished> {
-        match rustix::fs::statat(self.fd_dir, FdName::new(fd).as_str(), AtFlags::empty()) {
+        use rustix::fs::StatxFlags as M;
+        let mask = M::TYPE | M::MODE | M::NLINK | M::INO | M::SIZE;
+        match rustix::fs::statx(
+            self.fd_dir,
+            FdName::new(fd).as_str(),
+            AtFlags::STATX_DONT_SYNC,
+            mask,
+        ) {
             Ok(st) => Ok(Some(FileStat {
-                mode: st.st_mode,
-                nlink: st.st_nlink,
-                size: st.st_size.max(0) as u64,
-                ino: st.st_ino,
-                dev: st.st_dev,
-                rdev: st.st_rdev,
+                mode: u32::from(st.stx_mode),
+                nlink: u64::from(st.stx_nlink),
+                size: st.stx_size,
+                ino: st.stx_ino,
+                dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
+                rdev: rustix::fs::makedev(st.stx_rdev_major, st.stx_rdev_minor),
             })),
             Err(Errno::NOENT) => Err(Vanished),
             Err(_) => Ok(None),

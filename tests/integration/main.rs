@@ -8,3 +8,5 @@ mod offline;
 mod procs;
 mod snapshot;
 mod watch;
+mod issue9_fuse;
+mod issue9_source;
