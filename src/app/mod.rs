@@ -137,9 +137,7 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
     if !start_source(&mut source, a.select.wait, &stop, timing.duration)? {
         return Ok(exit_codes::OK);
     }
-    timing.duration = timing
-        .duration
-        .map(|d| d.saturating_sub(waiting.elapsed()));
+    timing.duration = timing.duration.map(|d| d.saturating_sub(waiting.elapsed()));
     let opts = WatchOptions {
         keep_waiting: false,
         timing,

@@ -11,9 +11,9 @@ use crate::exit_codes;
 use crate::report::exporter;
 use crate::source::live::LiveSource;
 use crate::source::select::Selector;
+use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 

@@ -104,6 +104,12 @@ pub struct LiveProc {
     snapshots: u64,
     link_buf: Vec<u8>,
     file_buf: Vec<u8>,
+    /// Threads a large pass may use: `None` as many as there are cores (up to
+    /// [`MAX_WORKERS`]); set in tests to force the sequential or the parallel path.
+    workers: Option<usize>,
+    /// Threads the last readlink and decode passes used, so a test can tell which path ran.
+    #[cfg_attr(not(test), allow(dead_code))]
+    used_workers: (usize, usize),
 }
 
 /// A new or changed fd found by the readlink pass, decoded after the pass.
@@ -172,6 +178,8 @@ impl LiveProc {
             snapshots: 0,
             link_buf: vec![0; LINK_BUF],
             file_buf,
+            workers: None,
+            used_workers: (1, 1),
         })
     }
 
@@ -311,7 +319,9 @@ impl LiveProc {
                 .fd_dir
                 .fd()
                 .map_err(|e| io_err(self.id.pid, "/proc/PID/fd", e))?;
-            (pending, unreadable) = readlink_all(dirfd, &listed);
+            let workers = workers_for(listed.len(), 2 * PARALLEL_MIN, self.workers);
+            self.used_workers.0 = workers;
+            (pending, unreadable) = readlink_all(dirfd, &listed, workers);
         }
         // Listing allowed but every link refused: the whole process is off limits (e.g. a
         // process in another user namespace), which is an error, not an empty snapshot.
@@ -387,11 +397,8 @@ impl LiveProc {
         };
         let fdinfo_dir = self.fdinfo_dir.as_ref().map(|d| d.as_fd());
         let pid = self.id.pid;
-        let workers = if others.len() >= PARALLEL_MIN {
-            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
-        } else {
-            1
-        };
+        let workers = workers_for(others.len(), PARALLEL_MIN, self.workers);
+        self.used_workers.1 = workers;
         let decoded: Vec<Vec<Option<Arc<FdEntry>>>> = if workers <= 1 {
             let file_buf = &mut self.file_buf;
             let mut d = Decoder {
@@ -455,7 +462,7 @@ impl Unreadable {
 
 /// Read the links of `fds`, in order. Large tables are split across cores; a first
 /// `fdiff snapshot` of 20,000 fds is mostly this pass.
-fn readlink_all(dirfd: BorrowedFd<'_>, fds: &[i32]) -> (Vec<Pending>, Unreadable) {
+fn readlink_all(dirfd: BorrowedFd<'_>, fds: &[i32], workers: usize) -> (Vec<Pending>, Unreadable) {
     fn part(dirfd: BorrowedFd<'_>, fds: &[i32]) -> (Vec<Pending>, Unreadable) {
         let mut buf = vec![0u8; LINK_BUF];
         let (mut pending, mut unreadable) = (Vec::with_capacity(fds.len()), Unreadable::default());
@@ -472,11 +479,6 @@ fn readlink_all(dirfd: BorrowedFd<'_>, fds: &[i32]) -> (Vec<Pending>, Unreadable
         }
         (pending, unreadable)
     }
-    let workers = if fds.len() >= 2 * PARALLEL_MIN {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
-    } else {
-        1
-    };
     if workers <= 1 {
         return part(dirfd, fds);
     }
@@ -515,6 +517,16 @@ fn merge_by_fd(a: Vec<Arc<FdEntry>>, b: Vec<Arc<FdEntry>>) -> Vec<Arc<FdEntry>> 
     out.extend(a);
     out.extend(b);
     out
+}
+
+/// Threads for a pass over `n` items: one below `min`, else the forced count or the cores.
+fn workers_for(n: usize, min: usize, forced: Option<usize>) -> usize {
+    if n < min {
+        return 1;
+    }
+    forced.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |c| c.get().min(MAX_WORKERS))
+    })
 }
 
 /// Pending fds (besides sockets) from which decoding is split across threads.
@@ -941,32 +953,57 @@ mod tests {
         assert!(shared > 0);
     }
 
-    /// Enough new fds at once to take the parallel decoding path: every one is decoded, in
-    /// fd order, exactly as the sequential path does.
+    /// Enough new fds at once to take both parallel paths (readlink and decode): every one is
+    /// decoded, in fd order, exactly as the sequential path decodes it.
     #[test]
     fn many_new_fds_decode_in_parallel_like_one_by_one() {
-        // Past 2 × PARALLEL_MIN, the first snapshot also reads the links in parallel.
-        let files: Vec<std::fs::File> = (0..2 * PARALLEL_MIN + 100)
-            .map(|_| std::fs::File::open("/dev/null").expect("open /dev/null"))
-            .collect();
-        let mut proc = LiveProc::open(std::process::id() as i32).expect("open self");
-        let mut sockets = SocketDecoder::new();
-        let snap = proc.snapshot(&[], &mut sockets).expect("snapshot");
-        use std::os::fd::AsRawFd;
-        for f in &files {
-            let e = snap
-                .fds
-                .iter()
-                .find(|e| e.fd == f.as_raw_fd())
-                .expect("listed");
-            assert_eq!(e.kind(), crate::snapshot::Kind::Device);
+        // Past 2 × PARALLEL_MIN, the first snapshot also reads the links in parallel. Kinds
+        // that take each decoder: paths (stat), anon inodes (fdinfo), sockets (batch).
+        let dir = std::env::temp_dir();
+        let mut held: Vec<std::os::fd::OwnedFd> = Vec::new();
+        for i in 0..2 * PARALLEL_MIN + 100 {
+            held.push(match i % 4 {
+                0 => std::fs::File::open("/dev/null").expect("open").into(),
+                1 => std::fs::File::open(&dir).expect("open dir").into(),
+                2 => rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)
+                    .expect("eventfd"),
+                _ => std::net::UdpSocket::bind("127.0.0.1:0")
+                    .expect("udp")
+                    .into(),
+            });
         }
-        assert!(snap.fds.is_sorted_by_key(|e| e.fd));
-        assert!(snap.fds.len() > 2 * PARALLEL_MIN);
+        let me = std::process::id() as i32;
+        let mut sockets = SocketDecoder::new();
+        let mut seq = LiveProc::open(me).expect("open self");
+        seq.workers = Some(1);
+        let mut par = LiveProc::open(me).expect("open self");
+        par.workers = Some(3);
+        let a = seq
+            .snapshot(&[], &mut sockets)
+            .expect("sequential snapshot");
+        let b = par.snapshot(&[], &mut sockets).expect("parallel snapshot");
+        let c = seq
+            .snapshot(&[], &mut sockets)
+            .expect("sequential snapshot");
+        assert_eq!(seq.used_workers, (1, 1), "the sequential path ran");
+        assert_eq!(par.used_workers, (3, 3), "both parallel paths ran");
+        assert!(b.fds.is_sorted_by_key(|e| e.fd));
+        assert!(b.fds.len() > 2 * PARALLEL_MIN, "{}", b.fds.len());
+        // Other tests of this process open and close fds meanwhile: compare only the fds held
+        // here, which both sequential snapshots (before and after) agree on.
+        use std::os::fd::AsRawFd;
+        for fd in held.iter().map(AsRawFd::as_raw_fd) {
+            let find = |s: &Snapshot| s.fds.iter().find(|e| e.fd == fd).cloned();
+            let (x, y, z) = (find(&a), find(&b), find(&c));
+            assert!(x.is_some(), "fd {fd} listed");
+            if x == z {
+                assert_eq!(y, x, "fd {fd}: parallel decode differs from sequential");
+            }
+        }
         // The same fds, one tick later, decoded nothing anew and lost nothing.
-        let again = proc.snapshot(&snap.fds, &mut sockets).expect("tick");
+        let again = par.snapshot(&b.fds, &mut sockets).expect("tick");
         let fds = |s: &Snapshot| s.fds.iter().map(|e| e.fd).collect::<Vec<_>>();
-        let missing: Vec<i32> = fds(&snap)
+        let missing: Vec<i32> = fds(&b)
             .into_iter()
             .filter(|f| !fds(&again).contains(f))
             .collect();

@@ -58,10 +58,7 @@ impl FuseMount {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-        let opts = format!(
-            "fd={},rootmode=40000,user_id=0,group_id=0",
-            dev.as_raw_fd()
-        );
+        let opts = format!("fd={},rootmode=40000,user_id=0,group_id=0", dev.as_raw_fd());
         let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
         let target = c(&dir.to_string_lossy());
         let (src, fstype, data) = (c("fdiff-test"), c("fuse"), c(&opts));
@@ -294,4 +291,3 @@ pub fn plain_stat_in_background(pid: u32) -> Arc<std::sync::atomic::AtomicBool> 
     });
     finished
 }
-
