@@ -2,9 +2,9 @@
 
 mod common;
 mod errors;
+mod issue9_fuse;
 mod issue9_fuzz;
 mod issue9_input;
-mod issue9_fuse;
 mod issue9_source;
 mod offline;
 mod procs;
