@@ -31,11 +31,22 @@ pub struct LiveLines<S: Sink> {
     max_lines: usize,
     verbose: bool,
     tick: u64,
-    /// Leaks announced and not cleared since.
-    leaks: BTreeSet<LeakId>,
-    /// Reports computed to learn verdicts (one per tick that changed something).
-    reports: u64,
+    /// Leaks announced and not cleared since, with how many verdict checks in a row have not
+    /// found them leaking.
+    leaks: BTreeMap<LeakId, u32>,
+    /// Tick time of the last verdict check, and whether a change since awaits one.
+    verdict_at: Option<f64>,
+    verdict_due: bool,
 }
+
+/// Verdicts are checked after a tick that changed something, but not more often than this
+/// (a 10 ms watch would otherwise judge every group a hundred times a second)…
+const VERDICT_EVERY_SECS: f64 = 0.2;
+/// …and now and then without changes, since a leak that stopped growing clears with time.
+const VERDICT_IDLE_SECS: f64 = 5.0;
+/// A verdict on few points can flicker: a leak clears only after this many checks in a row
+/// without it.
+const CLEAR_AFTER_CHECKS: u32 = 3;
 
 /// A leak as the live lines name it: a process's group or a roll-up over a command.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -73,19 +84,15 @@ impl<S: Sink> LiveLines<S> {
             max_lines: max_lines.max(4),
             verbose,
             tick: 0,
-            leaks: BTreeSet::new(),
-            reports: 0,
+            leaks: BTreeMap::new(),
+            verdict_at: None,
+            verdict_due: false,
         }
     }
 
     /// The sink, to finish it (the CLI's queue counts what it had to drop).
     pub fn into_sink(self) -> S {
         self.out
-    }
-
-    /// Reports computed so far to judge verdicts live (what the live lines cost the tracker).
-    pub fn reports_computed(&self) -> u64 {
-        self.reports
     }
 
     fn paint(&self, s: &str, code: &str) -> String {
@@ -107,20 +114,26 @@ impl<S: Sink> LiveLines<S> {
             Event::Update { delta, .. } => delta.opened_count() + delta.closed_count() > 0,
             _ => true,
         });
-        if !changed {
-            return;
+        if changed {
+            self.firsts_and_exits(tick);
+            if self.verbose {
+                self.fd_lines(tick, tracker);
+                self.tick_line(tick);
+            } else {
+                self.tick_line(tick);
+                self.group_lines(tick, tracker);
+            }
         }
-        self.firsts_and_exits(tick);
-        if self.verbose {
-            self.fd_lines(tick, tracker);
-            self.tick_line(tick);
-        } else {
-            self.tick_line(tick);
-            self.group_lines(tick, tracker);
+        self.verdict_due |= changed;
+        let since = self.verdict_at.map_or(f64::INFINITY, |at| tick.t - at);
+        if (self.verdict_due && since >= VERDICT_EVERY_SECS) || since >= VERDICT_IDLE_SECS {
+            self.verdict_at = Some(tick.t);
+            self.verdict_due = false;
+            let report = tracker.report();
+            self.verdicts(&report);
+            // A leak on its way to clearing is checked again soon, changes or not.
+            self.verdict_due = self.leaks.values().any(|&misses| misses > 0);
         }
-        self.reports += 1;
-        let report = tracker.report();
-        self.verdicts(&report);
     }
 
     fn firsts_and_exits(&mut self, tick: &Tick) {
@@ -461,12 +474,17 @@ impl<S: Sink> LiveLines<S> {
                 ),
             );
         }
-        let cleared: Vec<LeakId> = self
-            .leaks
-            .iter()
-            .filter(|id| !now.contains_key(*id))
-            .cloned()
-            .collect();
+        let mut cleared = Vec::new();
+        for (id, misses) in &mut self.leaks {
+            if now.contains_key(id) {
+                *misses = 0;
+            } else {
+                *misses += 1;
+                if *misses >= CLEAR_AFTER_CHECKS {
+                    cleared.push(id.clone());
+                }
+            }
+        }
         for id in cleared {
             self.leaks.remove(&id);
             let what = match &id {
@@ -488,7 +506,8 @@ impl<S: Sink> LiveLines<S> {
             self.line(&l);
         }
         for (id, text) in now {
-            if self.leaks.insert(id) {
+            if !self.leaks.contains_key(&id) {
+                self.leaks.insert(id, 0);
                 let l = self.paint(&format!("LEAK suspected: {text}"), "1;31");
                 self.line(&l);
             }
