@@ -506,8 +506,8 @@ impl<S: Sink> LiveLines<S> {
             self.line(&l);
         }
         for (id, text) in now {
-            if !self.leaks.contains_key(&id) {
-                self.leaks.insert(id, 0);
+            if let std::collections::btree_map::Entry::Vacant(v) = self.leaks.entry(id) {
+                v.insert(0);
                 let l = self.paint(&format!("LEAK suspected: {text}"), "1;31");
                 self.line(&l);
             }
