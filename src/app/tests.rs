@@ -273,3 +273,241 @@ fn issue4_closing_everything_on_exit_does_not_hide_a_leak() {
         .expect("group");
     assert_eq!(up.counts.end, 0);
 }
+
+/// Ticks `t0, t0 + dt, …` (n of them) of processes named `comm` that come and go: each
+/// `(pid, from, to)` is first seen at tick `from` and gone from tick `to` on; its fds at tick k
+/// are `fds_of(pid, k - from)`.
+fn lives_ticks(
+    lives: &[(i32, usize, usize)],
+    comm: &str,
+    (t0, dt): (f64, f64),
+    n: usize,
+    fds_of: impl Fn(i32, usize) -> Vec<Arc<FdEntry>>,
+) -> Vec<Tick> {
+    let mut prev: Vec<Option<Snapshot>> = vec![None; lives.len()];
+    (0..n)
+        .map(|k| {
+            let t = t0 + k as f64 * dt;
+            let mut events = Vec::new();
+            for (i, &(pid, from, to)) in lives.iter().enumerate() {
+                if k >= to {
+                    if let Some(p) = prev[i].take() {
+                        events.push(Event::Exited {
+                            id: p.proc_id(),
+                            at: t,
+                        });
+                    }
+                    continue;
+                }
+                if k < from {
+                    continue;
+                }
+                let s = snap(pid, comm, t, fds_of(pid, k - from));
+                events.push(match prev[i].take() {
+                    None => Event::First(s.clone()),
+                    Some(p) => Event::Update {
+                        delta: diff(&p.fds, &s.fds),
+                        snapshot: s.clone(),
+                    },
+                });
+                prev[i] = Some(s);
+            }
+            Tick { t, events }
+        })
+        .collect()
+}
+
+fn report_of(ticks: &[Tick]) -> crate::track::Report {
+    let mut tr = Tracker::new(TrackOptions::default(), 0.5);
+    for t in ticks {
+        feed(&mut tr, t);
+    }
+    tr.report()
+}
+
+/// `workers` at a time, each replaced after `life` ticks, staggered so one is replaced every
+/// `life / workers` ticks (a rolling restart like gunicorn's --max-requests).
+fn rolling(workers: usize, life: usize, n: usize) -> Vec<(i32, usize, usize)> {
+    let step = (life / workers).max(1);
+    let mut out = Vec::new();
+    for w in 0..workers {
+        // The first generation starts together, each cut short to stagger the replacements.
+        let mut from = 0;
+        let mut to = life - w * step;
+        while from < n {
+            out.push((100 + out.len() as i32, from, to));
+            from = to;
+            to += life;
+        }
+    }
+    out
+}
+
+/// A worker holding connections (as files here: the roll-up is what is tested) and a couple of
+/// data files, opened in its first tick; none opened later.
+fn holding(pid: i32, age: usize) -> Vec<Arc<FdEntry>> {
+    let mut fds = vec![file(0, "/dev/null")];
+    // Seen at birth with nothing yet, then holding its keep-alive connections.
+    if age > 0 {
+        for j in 0..4 {
+            fds.push(file(10 + j, &format!("/run/conn-{pid}-{j}.sock")));
+        }
+        fds.push(file(20, &format!("/srv/data/{pid}/table-{pid}.dat")));
+    }
+    fds
+}
+
+fn rollup_of<'a>(
+    r: &'a crate::track::Report,
+    needle: &str,
+) -> Option<&'a crate::track::RollupReport> {
+    r.rollup.iter().find(|ru| ru.key.contains(needle))
+}
+
+#[test]
+fn issue8_pool_recycling_workers_that_hold_connections_does_not_leak() {
+    let lives = rolling(2, 8, 60);
+    let r = report_of(&lives_ticks(&lives, "gunicorn", (0.0, 0.5), 60, holding));
+    let ru = rollup_of(&r, "/run/conn-").expect("roll-up of the connections");
+    assert!(ru.pids.len() > 10, "{:?}", ru.pids);
+    assert!(!ru.counts.leaking && !ru.masked_by_respawn, "{ru:?}");
+    assert!(ru.counts.rate_per_sec.abs() < 0.5, "{ru:?}");
+    assert!(!r.leaking, "{:?}", r.rollup);
+}
+
+#[test]
+fn issue8_reload_replacing_every_worker_does_not_leak() {
+    // Four workers, all replaced at once every 10 ticks; the new ones start a tick before the
+    // old ones go, as nginx's do.
+    let mut lives = Vec::new();
+    for g in 0..6usize {
+        for w in 0..4 {
+            let from = (g * 10).saturating_sub(1);
+            lives.push((200 + (g * 4 + w) as i32, from, g * 10 + 10));
+        }
+    }
+    let r = report_of(&lives_ticks(&lives, "nginx", (0.0, 0.5), 60, holding));
+    let ru = rollup_of(&r, "/run/conn-").expect("roll-up");
+    assert_eq!(ru.pids.len(), 24);
+    assert!(!ru.counts.leaking, "{ru:?}");
+    assert!(!r.leaking, "{:?}", r.rollup);
+}
+
+#[test]
+fn issue8_short_lived_backends_holding_a_few_files_do_not_leak() {
+    // A backend per tick, each seen for two ticks holding three files of the data dir.
+    let lives: Vec<(i32, usize, usize)> = (0..60).map(|k| (300 + k as i32, k, k + 2)).collect();
+    let r = report_of(&lives_ticks(
+        &lives,
+        "postgres",
+        (0.0, 0.5),
+        60,
+        |pid, _| {
+            let mut fds = vec![file(0, "/dev/null")];
+            for j in 0..3 {
+                fds.push(file(
+                    10 + j,
+                    &format!("/pgdata/base/{}/{}", 16384, 2600 + pid as usize + j as usize),
+                ));
+            }
+            fds
+        },
+    ));
+    let ru = rollup_of(&r, "/pgdata/base/").expect("roll-up");
+    assert!(ru.pids.len() >= 50);
+    assert!(!ru.counts.leaking, "{ru:?}");
+    assert!(!r.leaking);
+}
+
+/// Workers each leaking 2 fds/s (one per 0.5 s tick), recycled every 10 s.
+fn leaking_workers() -> crate::track::Report {
+    let lives = rolling(2, 20, 80);
+    report_of(&lives_ticks(&lives, "gunicorn", (0.0, 0.5), 80, |_, age| {
+        let mut fds = vec![file(0, "/dev/null")];
+        for j in 0..age {
+            fds.push(file(10 + j as i32, &format!("/srv/upload-{j}.pdf")));
+        }
+        fds
+    }))
+}
+
+#[test]
+fn issue8_leak_inside_recycled_workers_is_found_and_said_to_be_masked() {
+    let r = leaking_workers();
+    let ru = rollup_of(&r, "/srv/upload-").expect("roll-up");
+    assert!(ru.counts.leaking && ru.masked_by_respawn, "{ru:?}");
+    // The live sum itself does not grow: each worker's leak is freed when it is replaced.
+    assert!(ru.counts.rate_per_sec.abs() < 0.5, "{ru:?}");
+    let rate = ru.member_rate_per_sec.expect("member rate");
+    assert!((rate - 2.0).abs() < 0.1, "{rate}");
+    assert!(ru.leaking_members >= 6, "{ru:?}");
+    let life = ru.member_lifetime_secs.expect("lifetime");
+    assert!((life - 10.0).abs() < 1.0, "{life}");
+    // Each worker that lived long enough is flagged on its own verdict.
+    let ups: Vec<_> = r
+        .groups
+        .iter()
+        .filter(|g| g.key == "/srv/upload-*.pdf")
+        .collect();
+    assert!(
+        ups.iter().filter(|g| g.counts.leaking).count() >= 6,
+        "{ups:?}"
+    );
+    assert!(r.leaking);
+    let mut out = Vec::new();
+    crate::report::exporter(crate::report::Format::Table, false)
+        .report(&r, &mut out)
+        .expect("render");
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("each worker grows +2.0/s until it is replaced; respawning masks the leak"),
+        "{text}"
+    );
+    let json = serde_json::to_value(&r).expect("json");
+    assert_eq!(json["rollup"][0]["masked_by_respawn"], serde_json::json!(true));
+}
+
+#[test]
+fn issue8_an_exited_member_stops_counting_in_the_rollup() {
+    // Two workers holding 4 connections each; one exits half way: the live sum drops back.
+    let lives = [(400, 0, 20), (401, 0, 10)];
+    let r = report_of(&lives_ticks(&lives, "worker", (0.0, 0.5), 20, |pid, age| {
+        let mut fds = vec![file(0, "/dev/null")];
+        for j in 0..age.min(4) {
+            fds.push(file(10 + j as i32, &format!("/run/conn-{pid}-{j}.sock")));
+        }
+        fds
+    }));
+    let ru = rollup_of(&r, "/run/conn-").expect("roll-up");
+    let last = *ru.series.last().expect("series");
+    assert_eq!(last, 4.0, "{:?}", ru.series);
+    let peak = ru.series.iter().copied().fold(0.0, f64::max);
+    assert_eq!(peak, 8.0, "{:?}", ru.series);
+}
+
+/// The shutdown rule (closing most fds in the last tick, then exiting, is judged as before
+/// that tick) keeps a leaking process's own verdict, and the roll-up sees the closes it made.
+#[test]
+fn issue8_shutdown_rule_is_for_the_process_not_the_rollup() {
+    let lives = [(500, 0, 30), (501, 0, 12)];
+    let r = report_of(&lives_ticks(&lives, "worker", (0.0, 0.5), 30, |pid, age| {
+        let mut fds = vec![file(0, "/dev/null")];
+        // 501 leaks until tick 10, closes everything in tick 11 and is gone at 12.
+        let n = if pid == 501 && age == 11 { 0 } else { age };
+        for j in 0..n {
+            fds.push(file(10 + j as i32, &format!("/srv/upload-{j}.pdf")));
+        }
+        fds
+    }));
+    let own = r
+        .groups
+        .iter()
+        .find(|g| g.pid == 501 && g.key == "/srv/upload-*.pdf")
+        .expect("group");
+    assert!(own.counts.leaking, "{own:?}");
+    assert_eq!(own.counts.end, 10);
+    let ru = rollup_of(&r, "/srv/upload-").expect("roll-up");
+    // At tick 11 (the series starts at tick 1, where the groups were born) the roll-up holds
+    // 500's 11 and 501's 0 as seen, not the 10 taken back.
+    assert_eq!(ru.series[10], 11.0, "{:?}", ru.series);
+}

@@ -235,6 +235,13 @@ impl Tracker {
 
     pub fn report(&self) -> Report {
         let t0 = self.t_first.unwrap_or(0.0);
+        let duration_secs = match (self.t_first, self.t_last) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0.0,
+        };
+        let achieved_interval_secs =
+            (self.ticks >= 2).then(|| duration_secs / (self.ticks - 1) as f64);
+        let tick_secs = achieved_interval_secs.unwrap_or(self.interval_secs);
         let mut processes = Vec::new();
         let mut groups = Vec::new();
         for p in &self.procs {
@@ -284,6 +291,8 @@ impl Tracker {
                 exited_at: p.exited_at,
                 leak_rate_per_sec: leak_rate,
                 eta_to_limit_secs: eta,
+                exited_at_fd_limit: p.exited_at.is_some()
+                    && at_limit(p.fds_now, p.fd_limit.soft, leak_rate * tick_secs),
             });
         }
         let growth = |c: &Counts| c.end as i64 - c.start as i64;
@@ -301,11 +310,9 @@ impl Tracker {
         Report {
             schema: REPORT_SCHEMA.to_owned(),
             interval_secs: self.interval_secs,
-            duration_secs: match (self.t_first, self.t_last) {
-                (Some(a), Some(b)) => b - a,
-                _ => 0.0,
-            },
+            duration_secs,
             ticks: self.ticks,
+            achieved_interval_secs,
             started_at: self.t_first,
             ended_at: self.t_last,
             processes,
@@ -315,9 +322,11 @@ impl Tracker {
         }
     }
 
-    /// The same key over every process of one command: the growth of each member since it
-    /// joined, summed per bucket (a member that exited stays at its last value, so exits do
-    /// not read as closes).
+    /// The same key over every process of one command: the sum, per bucket, of the growth of
+    /// each member alive in that bucket since it joined. A member that exited stops
+    /// contributing at its exit (the kernel freed its fds), so a pool whose workers die
+    /// holding a few fds and are replaced does not climb; a leak inside workers that are
+    /// recycled is still found by each member's own verdict, and said to be masked.
     fn rollup(&self, t0: f64) -> Vec<RollupReport> {
         type RKey = (String, Kind, String);
         let mut members: BTreeMap<RKey, Vec<(usize, usize)>> = BTreeMap::new();
@@ -341,37 +350,43 @@ impl Tracker {
             let mut sum = vec![0.0f64; nb];
             let mut tsum = vec![(0.0f64, 0u32); nb];
             let mut c = Counts::default();
-            let mut any_member_leaks = false;
+            let mut leaking_rates = Vec::new();
+            let mut leaking_lives = Vec::new();
+            let mut leaking_exited = false;
+            // (pid, headroom to its limit, its own slope of this group) of live members.
+            let mut live = Vec::new();
             for &(pi, gi) in &list {
-                let g = &self.procs[pi].groups[gi];
+                let p = &self.procs[pi];
+                let g = &p.groups[gi];
                 c.start += g.start;
                 c.end += g.count;
                 c.opened += g.opened;
                 c.closed += g.closed;
                 c.survivors += g.survivors;
                 c.peak += g.peak;
-                let pts: Vec<(usize, f64, f64)> = g.series.by_bucket().collect();
-                let Some(&(_, _, base)) = pts.first() else {
-                    continue;
-                };
-                let mut last = 0.0;
-                let mut k = 0;
-                for (b, slot) in sum.iter_mut().enumerate() {
-                    while k < pts.len() && pts[k].0 < b {
-                        k += 1;
-                    }
-                    if let Some(&(pb, pt, v)) = pts.get(k).filter(|p| p.0 == b) {
-                        last = v - base;
-                        *slot += last;
-                        tsum[pb].0 += pt;
-                        tsum[pb].1 += 1;
-                    } else if b > pts[0].0 {
-                        *slot += last;
+                // Growth since the member joined: a group born later had none then.
+                let base = g.start as f64;
+                let pts = g.series.by_bucket_as_seen();
+                for &(b, t, v) in &pts {
+                    if let (Some(slot), Some(ts)) = (sum.get_mut(b), tsum.get_mut(b)) {
+                        *slot += v - base;
+                        ts.0 += t;
+                        ts.1 += 1;
                     }
                 }
-                let t: Vec<f64> = pts.iter().map(|p| p.1 - t0).collect();
-                let y: Vec<f64> = pts.iter().map(|p| p.2).collect();
-                any_member_leaks |= verdict::judge(&t, &y, g.survivors).leaking;
+                let (t, y) = g.series.points();
+                let t: Vec<f64> = t.iter().map(|x| x - t0).collect();
+                let own = verdict::judge(&t, &y, g.survivors);
+                if own.leaking {
+                    leaking_rates.push(own.rate_per_sec);
+                    if let Some(at) = p.exited_at {
+                        leaking_exited = true;
+                        leaking_lives.push(at - p.first_seen.max(t0));
+                    }
+                }
+                if p.exited_at.is_none() {
+                    live.push((p.id.pid, p.fd_limit.soft, p.fds_now, own.rate_per_sec));
+                }
             }
             let (t, y): (Vec<f64>, Vec<f64>) = tsum
                 .iter()
@@ -380,6 +395,12 @@ impl Tracker {
                 .map(|((ts, n), v)| (ts / f64::from(*n) - t0, *v))
                 .unzip();
             let v = verdict::judge(&t, &y, c.survivors);
+            let leaking = v.leaking || !leaking_rates.is_empty();
+            let (eta_to_limit_secs, eta_pid) = if leaking {
+                nearest_to_limit(&live, v.rate_per_sec.max(median(&leaking_rates).unwrap_or(0.0)))
+            } else {
+                (None, None)
+            };
             out.push(RollupReport {
                 comm,
                 pids,
@@ -387,10 +408,16 @@ impl Tracker {
                 key,
                 counts: Counts {
                     rate_per_sec: v.rate_per_sec,
-                    leaking: v.leaking || any_member_leaks,
+                    leaking,
                     ..c
                 },
                 series: model::downsample(&y),
+                leaking_members: leaking_rates.len() as u64,
+                masked_by_respawn: !v.leaking && leaking_exited,
+                member_rate_per_sec: median(&leaking_rates),
+                member_lifetime_secs: median(&leaking_lives),
+                eta_to_limit_secs,
+                eta_pid,
             });
         }
         out.sort_by(|a, b| {
@@ -401,6 +428,47 @@ impl Tracker {
         });
         out
     }
+}
+
+/// Whether `fds` last seen is at its soft `limit`, give or take what one tick of growth
+/// (`per_tick`) or a couple of fds opened between the last tick and the exit account for.
+fn at_limit(fds: u64, limit: Option<u64>, per_tick: f64) -> bool {
+    let Some(limit) = limit.filter(|&l| l > 0) else {
+        return false;
+    };
+    let slack = (per_tick.max(0.0).ceil() as u64).clamp(2, (limit / 10).max(2));
+    fds + slack >= limit
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if s.is_empty() {
+        return None;
+    }
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    Some(if s.len() % 2 == 0 {
+        (s[m - 1] + s[m]) / 2.0
+    } else {
+        s[m]
+    })
+}
+
+/// The live member that reaches its soft fd limit first, and when: each at its own rate of the
+/// group when that grows, else at the roll-up's rate shared evenly among the live members (a
+/// leak spread over a pool grows each member by its share).
+fn nearest_to_limit(
+    live: &[(i32, Option<u64>, u64, f64)],
+    rollup_rate: f64,
+) -> (Option<f64>, Option<i32>) {
+    let share = rollup_rate / live.len().max(1) as f64;
+    live.iter()
+        .filter_map(|&(pid, soft, now, own)| {
+            let rate = if own > 0.0 { own.max(share) } else { share };
+            verdict::eta_to_limit(now, soft, rate).map(|e| (e, pid))
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or((None, None), |(e, pid)| (Some(e), Some(pid)))
 }
 
 impl ProcTrack {

@@ -12,6 +12,10 @@ pub struct Report {
     /// From the first tick to the last.
     pub duration_secs: f64,
     pub ticks: u64,
+    /// The mean time between ticks actually achieved (duration over ticks − 1); above
+    /// `interval_secs` when snapshots took longer than the interval. None with fewer than two.
+    #[serde(default)]
+    pub achieved_interval_secs: Option<f64>,
     /// Unix time of the first and last tick.
     pub started_at: Option<f64>,
     pub ended_at: Option<f64>,
@@ -42,6 +46,10 @@ pub struct ProcessReport {
     /// Sum of the rates of its leaking groups.
     pub leak_rate_per_sec: f64,
     pub eta_to_limit_secs: Option<f64>,
+    /// It exited with its fd count at (or within a tick's growth of) its soft limit: the
+    /// likely cause is EMFILE.
+    #[serde(default)]
+    pub exited_at_fd_limit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,7 +74,28 @@ pub struct RollupReport {
     pub key: String,
     #[serde(flatten)]
     pub counts: Counts,
+    /// The sum over the members alive at each tick, growth since each joined.
     pub series: Vec<f64>,
+    /// Members whose own group leaks.
+    #[serde(default)]
+    pub leaking_members: u64,
+    /// Members leak on their own but the live sum does not grow, because leaking members
+    /// exit and are replaced: respawning hides the leak from the pool as a whole.
+    #[serde(default)]
+    pub masked_by_respawn: bool,
+    /// The median rate of the leaking members while they lived.
+    #[serde(default)]
+    pub member_rate_per_sec: Option<f64>,
+    /// The median lifetime, within the watch, of leaking members that exited.
+    #[serde(default)]
+    pub member_lifetime_secs: Option<f64>,
+    /// When the roll-up leaks: seconds until the live member nearest to its fd limit gets
+    /// there at its own rate of this group (or the roll-up's rate shared among the members).
+    #[serde(default)]
+    pub eta_to_limit_secs: Option<f64>,
+    /// That member.
+    #[serde(default)]
+    pub eta_pid: Option<i32>,
 }
 
 /// A group's counts over the watch and its verdict, the same for one process and a roll-up.

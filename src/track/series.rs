@@ -103,6 +103,9 @@ impl Clock {
 pub struct Series {
     first: usize,
     vals: Vec<Acc>,
+    /// What [`Series::bump_last`] added to the latest value (a shutdown's closes taken back):
+    /// the process's own verdict sees it, a roll-up does not.
+    bumped: f64,
 }
 
 impl Series {
@@ -115,6 +118,7 @@ impl Series {
                 .map(|t| Acc { t, v: 0.0, n: 1 })
                 .into_iter()
                 .collect(),
+            bumped: 0.0,
         }
     }
 
@@ -132,6 +136,7 @@ impl Series {
     pub fn bump_last(&mut self, delta: f64) {
         if let Some(a) = self.vals.iter_mut().rev().find(|a| a.n > 0) {
             a.v += delta;
+            self.bumped += delta;
         }
     }
 
@@ -161,6 +166,17 @@ impl Series {
             .enumerate()
             .filter(|(_, a)| a.n > 0)
             .map(|(i, a)| (self.first + i, a.mean_t(), a.mean()))
+    }
+
+    /// [`Series::by_bucket`] with the counts as they were seen, without what
+    /// [`Series::bump_last`] added.
+    pub fn by_bucket_as_seen(&self) -> Vec<(usize, f64, f64)> {
+        let mut v: Vec<(usize, f64, f64)> = self.by_bucket().collect();
+        let n = self.vals.iter().rev().find(|a| a.n > 0).map_or(1, |a| a.n);
+        if let Some(last) = v.last_mut() {
+            last.2 -= self.bumped / f64::from(n.max(1));
+        }
+        v
     }
 }
 
