@@ -395,16 +395,17 @@ fn issue8_reload_replacing_every_worker_does_not_leak() {
 
 #[test]
 fn issue8_short_lived_backends_holding_a_few_files_do_not_leak() {
-    // A backend per tick, each seen for two ticks holding three files of the data dir.
-    let lives: Vec<(i32, usize, usize)> = (0..60).map(|k| (300 + k as i32, k, k + 2)).collect();
+    // A backend per tick, each seen for three ticks: just forked, then holding three files of
+    // the data dir.
+    let lives: Vec<(i32, usize, usize)> = (0..60).map(|k| (300 + k as i32, k, k + 3)).collect();
     let r = report_of(&lives_ticks(
         &lives,
         "postgres",
         (0.0, 0.5),
         60,
-        |pid, _| {
+        |pid, age| {
             let mut fds = vec![file(0, "/dev/null")];
-            for j in 0..3 {
+            for j in 0..if age > 0 { 3 } else { 0 } {
                 fds.push(file(
                     10 + j,
                     &format!("/pgdata/base/{}/{}", 16384, 2600 + pid as usize + j as usize),
