@@ -408,7 +408,11 @@ fn issue8_short_lived_backends_holding_a_few_files_do_not_leak() {
             for j in 0..if age > 0 { 3 } else { 0 } {
                 fds.push(file(
                     10 + j,
-                    &format!("/pgdata/base/{}/{}", 16384, 2600 + pid as usize + j as usize),
+                    &format!(
+                        "/pgdata/base/{}/{}",
+                        16384,
+                        2600 + pid as usize + j as usize
+                    ),
                 ));
             }
             fds
@@ -423,13 +427,19 @@ fn issue8_short_lived_backends_holding_a_few_files_do_not_leak() {
 /// Workers each leaking 2 fds/s (one per 0.5 s tick), recycled every 10 s.
 fn leaking_workers() -> crate::track::Report {
     let lives = rolling(2, 20, 80);
-    report_of(&lives_ticks(&lives, "gunicorn", (0.0, 0.5), 80, |_, age| {
-        let mut fds = vec![file(0, "/dev/null")];
-        for j in 0..age {
-            fds.push(file(10 + j as i32, &format!("/srv/upload-{j}.pdf")));
-        }
-        fds
-    }))
+    report_of(&lives_ticks(
+        &lives,
+        "gunicorn",
+        (0.0, 0.5),
+        80,
+        |_, age| {
+            let mut fds = vec![file(0, "/dev/null")];
+            for j in 0..age {
+                fds.push(file(10 + j as i32, &format!("/srv/upload-{j}.pdf")));
+            }
+            fds
+        },
+    ))
 }
 
 #[test]
@@ -465,20 +475,29 @@ fn issue8_leak_inside_recycled_workers_is_found_and_said_to_be_masked() {
         "{text}"
     );
     let json = serde_json::to_value(&r).expect("json");
-    assert_eq!(json["rollup"][0]["masked_by_respawn"], serde_json::json!(true));
+    assert_eq!(
+        json["rollup"][0]["masked_by_respawn"],
+        serde_json::json!(true)
+    );
 }
 
 #[test]
 fn issue8_an_exited_member_stops_counting_in_the_rollup() {
     // Two workers holding 4 connections each; one exits half way: the live sum drops back.
     let lives = [(400, 0, 20), (401, 0, 10)];
-    let r = report_of(&lives_ticks(&lives, "worker", (0.0, 0.5), 20, |pid, age| {
-        let mut fds = vec![file(0, "/dev/null")];
-        for j in 0..age.min(4) {
-            fds.push(file(10 + j as i32, &format!("/run/conn-{pid}-{j}.sock")));
-        }
-        fds
-    }));
+    let r = report_of(&lives_ticks(
+        &lives,
+        "worker",
+        (0.0, 0.5),
+        20,
+        |pid, age| {
+            let mut fds = vec![file(0, "/dev/null")];
+            for j in 0..age.min(4) {
+                fds.push(file(10 + j as i32, &format!("/run/conn-{pid}-{j}.sock")));
+            }
+            fds
+        },
+    ));
     let ru = rollup_of(&r, "/run/conn-").expect("roll-up");
     let last = *ru.series.last().expect("series");
     assert_eq!(last, 4.0, "{:?}", ru.series);
@@ -491,15 +510,21 @@ fn issue8_an_exited_member_stops_counting_in_the_rollup() {
 #[test]
 fn issue8_shutdown_rule_is_for_the_process_not_the_rollup() {
     let lives = [(500, 0, 30), (501, 0, 12)];
-    let r = report_of(&lives_ticks(&lives, "worker", (0.0, 0.5), 30, |pid, age| {
-        let mut fds = vec![file(0, "/dev/null")];
-        // 501 leaks until tick 10, closes everything in tick 11 and is gone at 12.
-        let n = if pid == 501 && age == 11 { 0 } else { age };
-        for j in 0..n {
-            fds.push(file(10 + j as i32, &format!("/srv/upload-{j}.pdf")));
-        }
-        fds
-    }));
+    let r = report_of(&lives_ticks(
+        &lives,
+        "worker",
+        (0.0, 0.5),
+        30,
+        |pid, age| {
+            let mut fds = vec![file(0, "/dev/null")];
+            // 501 leaks until tick 10, closes everything in tick 11 and is gone at 12.
+            let n = if pid == 501 && age == 11 { 0 } else { age };
+            for j in 0..n {
+                fds.push(file(10 + j as i32, &format!("/srv/upload-{j}.pdf")));
+            }
+            fds
+        },
+    ));
     let own = r
         .groups
         .iter()
@@ -511,4 +536,222 @@ fn issue8_shutdown_rule_is_for_the_process_not_the_rollup() {
     // At tick 11 (the series starts at tick 1, where the groups were born) the roll-up holds
     // 500's 11 and 501's 0 as seen, not the 10 taken back.
     assert_eq!(ru.series[10], 11.0, "{:?}", ru.series);
+}
+
+fn table(r: &crate::track::Report, verbose: bool, width: Option<usize>) -> String {
+    let mut out = Vec::new();
+    let t = crate::report::table::Table {
+        color: false,
+        verbose,
+        width,
+    };
+    crate::report::Exporter::report(&t, r, &mut out).expect("render");
+    String::from_utf8(out).expect("utf-8")
+}
+
+/// 30 backends alive throughout, each churning a file and holding a connection file.
+fn many_backends() -> crate::track::Report {
+    let lives: Vec<(i32, usize, usize)> = (0..30).map(|i| (600 + i, 0, 12)).collect();
+    let mut tr = Tracker::new(TrackOptions::default(), 0.25);
+    for t in &lives_ticks(&lives, "postgres", (0.0, 0.25), 12, |_, age| {
+        vec![
+            file(0, "/dev/null"),
+            file(3, &format!("/pgdata/base/16384/{}", 2600 + age)),
+        ]
+    }) {
+        feed(&mut tr, t);
+    }
+    tr.report()
+}
+
+#[test]
+fn issue8_header_names_a_few_pids_then_counts() {
+    let r = many_backends();
+    let text = table(&r, false, None);
+    let head = text.lines().next().expect("header");
+    assert_eq!(
+        head,
+        "fdiff: watched 30 processes (postgres; pids 600, 601, 602 and 27 more) for 2.8s \
+         (12 ticks, every 250ms)"
+    );
+}
+
+#[test]
+fn issue8_many_processes_fold_into_the_rollup_unless_verbose() {
+    let r = many_backends();
+    let folded = table(&r, false, None);
+    assert!(!folded.lines().any(|l| l.starts_with("pid 6")), "{folded}");
+    assert!(
+        folded
+            .lines()
+            .any(|l| l.trim_start().starts_with("×30") && l.contains("/pgdata/base/*/*")),
+        "{folded}"
+    );
+    assert!(
+        folded.contains("all 30 processes: 60 → 60 fds in all, 0 exited (--verbose lists each)"),
+        "{folded}"
+    );
+    let verbose = table(&r, true, None);
+    assert_eq!(
+        verbose.lines().filter(|l| l.starts_with("pid 6")).count(),
+        30,
+        "{verbose}"
+    );
+    assert!(
+        verbose
+            .lines()
+            .filter(|l| l.contains("/pgdata/base/*/*"))
+            .count()
+            >= 30,
+        "{verbose}"
+    );
+}
+
+#[test]
+fn issue8_group_column_is_capped_and_keys_shortened_in_the_middle() {
+    let long = format!("/srv/{}upload-*.pdf", "deep/".repeat(30));
+    let ticks = build_ticks(&[700], "worker", (0.0, 0.5), 10, None, |_, k| {
+        let mut fds = vec![file(0, "/dev/null")];
+        for j in 0..k {
+            fds.push(file(
+                10 + j as i32,
+                &format!("/srv/{}upload-{j}.pdf", "deep/".repeat(30)),
+            ));
+        }
+        fds
+    });
+    let mut tr = Tracker::new(TrackOptions::default(), 0.5);
+    for t in &ticks {
+        feed(&mut tr, t);
+    }
+    let r = tr.report();
+    assert_eq!(r.groups[0].key, long, "JSON keeps the full key");
+    let row_with = |text: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with("file"))
+            .map(str::to_owned)
+            .expect("the group's row")
+    };
+    let not_tty = table(&r, false, None);
+    let row = row_with(&not_tty);
+    let cell = row
+        .split_whitespace()
+        .nth(1)
+        .expect("GROUP cell")
+        .to_owned();
+    assert_eq!(
+        unicode_width::UnicodeWidthStr::width(cell.as_str()),
+        60,
+        "{row}"
+    );
+    assert!(
+        cell.starts_with("/srv/deep/") && cell.ends_with("/upload-*.pdf"),
+        "{cell}"
+    );
+    assert!(cell.contains('…'), "{cell}");
+    let narrow = table(&r, false, Some(100));
+    let row = row_with(&narrow);
+    assert!(
+        unicode_width::UnicodeWidthStr::width(row.as_str()) <= 100,
+        "{}: {row}",
+        row.len()
+    );
+}
+
+#[test]
+fn issue8_rollup_only_leak_gets_its_own_line_with_an_eta() {
+    let pids = [20, 21, 22, 23];
+    let all = build_ticks(&pids, "gunicorn", (2_000.0, 1.0), 9, None, |i, k| {
+        let leaked = (k + i) / 4;
+        let mut fds = vec![file(0, "/dev/null")];
+        for j in 0..leaked {
+            fds.push(file(10 + j as i32, &format!("/srv/docs/invoice-{j}.pdf")));
+        }
+        fds
+    });
+    let mut tr = Tracker::new(TrackOptions::default(), 1.0);
+    for t in &all {
+        feed(&mut tr, t);
+    }
+    let r = tr.report();
+    let ru = &r.rollup[0];
+    assert!(ru.counts.leaking && ru.leaking_members == 0, "{ru:?}");
+    let eta = ru.eta_to_limit_secs.expect("eta");
+    // About 0.25/s per member (1/s over four), 1,024 − 3 to go for the fullest.
+    assert!((3000.0..5000.0).contains(&eta), "{eta}");
+    let text = table(&r, false, None);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("leak gunicorn:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("though no process leaks alone"), "{line}");
+    assert!(
+        line.contains("nearest to its limit, gets there in about 1h"),
+        "{line}"
+    );
+}
+
+#[test]
+fn issue8_process_that_exited_at_its_limit_says_likely_emfile() {
+    // Leaks 100 fds per tick up to its limit of 1,024, then exits.
+    let ticks = build_ticks(&[800, 801], "worker", (0.0, 0.5), 14, Some(12), |i, k| {
+        let n = if i == 1 { (k * 100).min(1023) } else { 1 };
+        (0..=n as i32)
+            .map(|j| file(j, &format!("/srv/upload-{j}.pdf")))
+            .collect()
+    });
+    let mut tr = Tracker::new(TrackOptions::default(), 0.5);
+    for t in &ticks {
+        feed(&mut tr, t);
+    }
+    let r = tr.report();
+    let p = r.processes.iter().find(|p| p.pid == 801).expect("801");
+    assert!(p.exited && p.exited_at_fd_limit, "{p:?}");
+    assert!(
+        !r.processes
+            .iter()
+            .any(|p| p.pid == 800 && p.exited_at_fd_limit)
+    );
+    let json = serde_json::to_value(&r).expect("json");
+    assert_eq!(
+        json["processes"][1]["exited_at_fd_limit"],
+        serde_json::json!(true)
+    );
+    let text = table(&r, false, None);
+    assert!(
+        text.contains("exited at its fd limit (1,024): likely EMFILE"),
+        "{text}"
+    );
+}
+
+#[test]
+fn issue9_achieved_interval_is_reported_and_shown_when_slower() {
+    // Asked for every 10ms, ticks came every 45ms.
+    let ticks = build_ticks(&[900], "worker", (0.0, 0.045), 11, None, |_, _| {
+        vec![file(0, "/dev/null")]
+    });
+    let mut tr = Tracker::new(TrackOptions::default(), 0.01);
+    for t in &ticks {
+        feed(&mut tr, t);
+    }
+    let r = tr.report();
+    let a = r.achieved_interval_secs.expect("achieved");
+    assert!((a - 0.045).abs() < 1e-9, "{a}");
+    let json = serde_json::to_value(&r).expect("json");
+    assert!(json["achieved_interval_secs"].as_f64().is_some());
+    let text = table(&r, false, None);
+    assert!(
+        text.contains("every 10ms requested, 45ms achieved"),
+        "{text}"
+    );
+    // On time: only the interval.
+    let ticks = build_ticks(&[900], "worker", (0.0, 0.25), 5, None, |_, _| {
+        vec![file(0, "/dev/null")]
+    });
+    let mut tr = Tracker::new(TrackOptions::default(), 0.25);
+    for t in &ticks {
+        feed(&mut tr, t);
+    }
+    let text = table(&tr.report(), false, None);
+    assert!(text.contains("(5 ticks, every 250ms)"), "{text}");
 }

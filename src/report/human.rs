@@ -31,6 +31,24 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
+/// An interval as a user would give it: 250ms, 1s, 1.5s, 2m, 1h (rounded to the millisecond).
+pub fn interval(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "?".to_owned();
+    }
+    let ms = (secs * 1000.0).round() as u64;
+    if ms < 1000 {
+        return format!("{}ms", ms.max(if secs > 0.0 { 1 } else { 0 }));
+    }
+    for (unit, n) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        if ms % n == 0 {
+            return format!("{}{unit}", ms / n);
+        }
+    }
+    let s = format!("{:.3}", ms as f64 / 1000.0);
+    format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// A rate in fds per second, with a sign, as "+2.1/s" (or per minute when slow).
 pub fn rate(r: f64) -> String {
     if r.abs() < 0.0005 {
@@ -78,5 +96,18 @@ mod tests {
         assert_eq!(rate(1.0 / 60.0), "+1.00/min");
         assert_eq!(sparkline(&[0.0, 7.0, 14.0]), "▁▅█");
         assert_eq!(sparkline(&[3.0, 3.0]), "▁▁");
+    }
+
+    #[test]
+    fn issue8_intervals_print_as_given() {
+        assert_eq!(interval(0.25), "250ms");
+        assert_eq!(interval(0.01), "10ms");
+        assert_eq!(interval(1.0), "1s");
+        assert_eq!(interval(1.5), "1.5s");
+        assert_eq!(interval(1.25), "1.25s");
+        assert_eq!(interval(120.0), "2m");
+        assert_eq!(interval(90.0), "90s");
+        assert_eq!(interval(7200.0), "2h");
+        assert_eq!(interval(0.0453), "45ms");
     }
 }

@@ -27,8 +27,30 @@ pub trait Exporter {
 }
 
 pub fn exporter(format: Format, color: bool) -> Box<dyn Exporter> {
+    exporter_with(format, color, false)
+}
+
+/// [`exporter`] with `verbose`: a table then lists every process, however many.
+pub fn exporter_with(format: Format, color: bool, verbose: bool) -> Box<dyn Exporter> {
     match format {
-        Format::Table => Box::new(table::Table { color }),
+        Format::Table => Box::new(table::Table {
+            color,
+            verbose,
+            width: stdout_columns(),
+        }),
         Format::Json => Box::new(json::Json),
     }
+}
+
+/// The width of the terminal on stdout, if it is one.
+fn stdout_columns() -> Option<usize> {
+    use std::io::IsTerminal;
+    let out = io::stdout();
+    if !out.is_terminal() {
+        return None;
+    }
+    rustix::termios::tcgetwinsize(out)
+        .ok()
+        .map(|ws| usize::from(ws.ws_col))
+        .filter(|&c| c > 0)
 }

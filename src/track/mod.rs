@@ -397,7 +397,10 @@ impl Tracker {
             let v = verdict::judge(&t, &y, c.survivors);
             let leaking = v.leaking || !leaking_rates.is_empty();
             let (eta_to_limit_secs, eta_pid) = if leaking {
-                nearest_to_limit(&live, v.rate_per_sec.max(median(&leaking_rates).unwrap_or(0.0)))
+                nearest_to_limit(
+                    &live,
+                    v.rate_per_sec.max(median(&leaking_rates).unwrap_or(0.0)),
+                )
             } else {
                 (None, None)
             };
