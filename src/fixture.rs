@@ -124,6 +124,8 @@ enum Command {
     /// Open unix sockets in a thread that moved into a new network namespace, and keep them:
     /// sockets whose namespace differs from the process's.
     NetnsThread,
+    /// Keep a pool of child fixtures that are replaced over and over (see [`PoolSpec`]).
+    Respawn(PoolSpec),
     Quit,
 }
 
@@ -158,6 +160,17 @@ enum Schedule {
     Reuse {
         rate: f64,
     },
+    /// Open `n` files at `rate` per second, then hold them (not a leak: released on stop).
+    HoldFiles {
+        n: usize,
+        rate: f64,
+    },
+    /// Connect `n` TCP clients to 127.0.0.1:`port` at `rate` per second, then hold them.
+    HoldTcp {
+        n: usize,
+        rate: f64,
+        port: u16,
+    },
 }
 
 impl Schedule {
@@ -182,6 +195,8 @@ impl Schedule {
             Schedule::Burst { .. } => "burst",
             Schedule::Pool { .. } => "pool",
             Schedule::Reuse { .. } => "reuse",
+            Schedule::HoldFiles { .. } => "hold-files",
+            Schedule::HoldTcp { .. } => "hold-tcp",
         }
     }
 }
@@ -222,6 +237,7 @@ fn parse_command(line: &str) -> Result<Command, String> {
         "unix-clients" => Ok(Command::UnixClients(parse_one(word, rest)?)),
         "netns-spoof" => no_args(Command::NetnsSpoof),
         "netns-thread" => no_args(Command::NetnsThread),
+        "respawn" => Ok(Command::Respawn(parse_pool(rest)?)),
         "close" => {
             let fd: RawFd = parse_one(word, rest)?;
             if fd < 0 {
@@ -321,6 +337,23 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
             arity(1, "reuse RATE")?;
             Schedule::Reuse {
                 rate: rate(args[0])?,
+            }
+        }
+        "hold-files" => {
+            arity(2, "hold-files N RATE")?;
+            Schedule::HoldFiles {
+                n: count(args[0])?,
+                rate: rate(args[1])?,
+            }
+        }
+        "hold-tcp" => {
+            arity(3, "hold-tcp N RATE PORT")?;
+            Schedule::HoldTcp {
+                n: count(args[0])?,
+                rate: rate(args[1])?,
+                port: args[2]
+                    .parse()
+                    .map_err(|_| format!("hold-tcp: `{}` is not a port", args[2]))?,
             }
         }
         other => return Err(format!("unknown schedule `{other}`")),
@@ -1048,6 +1081,32 @@ fn run_schedule(id: u64, sched: Schedule, sh: Arc<Shared>, stop: Arc<AtomicBool>
                 thread::park();
             }
         }
+        Schedule::HoldFiles { n, rate } => {
+            let mut mine = Vec::with_capacity(n);
+            let mut t = Ticker::new(rate);
+            while mine.len() < n && t.wait(&stop) {
+                match sh.new_file("data", "dat") {
+                    Ok(fd) => mine.push(fd),
+                    Err(e) => err.note(&e),
+                }
+            }
+            while !stop.load(Ordering::Acquire) {
+                thread::park();
+            }
+        }
+        Schedule::HoldTcp { n, rate, port } => {
+            let mut mine = Vec::with_capacity(n);
+            let mut t = Ticker::new(rate);
+            while mine.len() < n && t.wait(&stop) {
+                match TcpStream::connect(("127.0.0.1", port)) {
+                    Ok(c) => mine.push(c),
+                    Err(e) => err.note(&e),
+                }
+            }
+            while !stop.load(Ordering::Acquire) {
+                thread::park();
+            }
+        }
         Schedule::Reuse { rate } => {
             let mut cur = match sh.new_file("reuse", "log") {
                 Ok(fd) => Some(fd),
@@ -1210,6 +1269,7 @@ impl Fixture {
             Command::Stop(id) => self.stop(id),
             Command::Close(fd) => self.close(fd),
             Command::SpawnWorker(s) => self.spawn_worker(&s),
+            Command::Respawn(spec) => self.respawn(spec),
             Command::KillWorker(pid) => self.kill_worker(pid),
             Command::UnixClients(n) => self.unix_clients(n),
             Command::NetnsSpoof => self.netns_spoof(),
@@ -1803,5 +1863,213 @@ mod tests {
         assert!(fx.close(fd).is_ok());
         assert_eq!(fx.fill.len(), 32);
         assert!(fx.close(fd).is_err());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Respawning pools (`respawn`)
+
+/// `respawn WORKERS LIFE_MS rolling|reload SCHEDULE[;SCHEDULE…]`: keep WORKERS child fixtures
+/// named `worker`, each running the schedules, each replaced after LIFE_MS. `rolling` replaces
+/// one at a time, staggered (gunicorn's --max-requests); `reload` starts a whole new set, then
+/// ends the old one (nginx -s reload). `$PORT` in a schedule is the port of a TCP server the
+/// pool keeps in this process (the database or upstream the workers hold connections to).
+#[derive(Debug, Clone, PartialEq)]
+struct PoolSpec {
+    workers: usize,
+    life_ms: u64,
+    reload: bool,
+    schedules: Vec<String>,
+}
+
+fn parse_pool(rest: &str) -> Result<PoolSpec, String> {
+    const USAGE: &str = "usage: respawn WORKERS LIFE_MS rolling|reload SCHEDULE[;SCHEDULE...]";
+    let mut words = rest.splitn(4, char::is_whitespace);
+    let (Some(w), Some(l), Some(m), Some(sch)) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Err(USAGE.into());
+    };
+    let workers: usize = w
+        .parse()
+        .ok()
+        .filter(|&n| (1..=64).contains(&n))
+        .ok_or_else(|| format!("respawn: workers `{w}` must be 1..=64"))?;
+    let life_ms: u64 = l
+        .parse()
+        .ok()
+        .filter(|&n| n >= 50)
+        .ok_or_else(|| format!("respawn: life `{l}` must be at least 50 ms"))?;
+    let reload = match m {
+        "rolling" => false,
+        "reload" => true,
+        _ => return Err(USAGE.into()),
+    };
+    let schedules: Vec<String> = sch
+        .split(';')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if schedules.is_empty() {
+        return Err(USAGE.into());
+    }
+    for s in &schedules {
+        parse_schedule(&s.replace("$PORT", "1"))?;
+    }
+    Ok(PoolSpec {
+        workers,
+        life_ms,
+        reload,
+        schedules,
+    })
+}
+
+/// The pool's server: accepts every connection and holds it until the client closes it.
+fn serve_until_closed(listener: TcpListener) {
+    for conn in listener.incoming() {
+        let Ok(mut conn) = conn else { continue };
+        let _ = thread::Builder::new()
+            .name("pool-conn".into())
+            .spawn(move || {
+                let mut buf = [0u8; 256];
+                while matches!(io::Read::read(&mut conn, &mut buf), Ok(n) if n > 0) {}
+            });
+    }
+}
+
+fn spawn_pool_worker(dir: &Path, n: u64, schedules: &[String]) -> Option<std::process::Child> {
+    use std::process::{Command as Cmd, Stdio};
+    let exe = std::env::current_exe().ok()?;
+    let mut cmd = Cmd::new(exe);
+    cmd.args(["__fixture", "--name", "worker", "--dir"])
+        .arg(dir.join(format!("w{n}")));
+    for s in schedules {
+        cmd.args(["--run", s]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .ok()?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.as_mut() {
+        let _ = io::BufReader::new(out).read_line(&mut line);
+    }
+    Some(child)
+}
+
+fn run_pool(spec: PoolSpec, sh: Arc<Shared>, stop: Arc<AtomicBool>) -> Vec<OwnedFd> {
+    let port = match TcpListener::bind("127.0.0.1:0") {
+        Ok(l) => {
+            let port = l.local_addr().map_or(0, |a| a.port());
+            let _ = thread::Builder::new()
+                .name("pool-server".into())
+                .spawn(move || serve_until_closed(l));
+            port
+        }
+        Err(e) => {
+            eprintln!("fdiff __fixture: respawn: no server: {e}");
+            0
+        }
+    };
+    let schedules: Vec<String> = spec
+        .schedules
+        .iter()
+        .map(|s| s.replace("$PORT", &port.to_string()))
+        .collect();
+    let life = Duration::from_millis(spec.life_ms);
+    let spawn = || spawn_pool_worker(&sh.dir, sh.next(), &schedules);
+    let start = Instant::now();
+    // Each live worker with the moment it is due to be replaced.
+    let mut live: Vec<(std::process::Child, Instant)> = Vec::new();
+    let step = life / spec.workers as u32;
+    for i in 0..spec.workers {
+        let due = if spec.reload {
+            start + life
+        } else {
+            // The first generation is cut short one step apart, so replacements stagger.
+            start + life - step * i as u32
+        };
+        if let Some(c) = spawn() {
+            live.push((c, due));
+        }
+    }
+    loop {
+        let Some(due) = live.iter().map(|(_, d)| *d).min() else {
+            break;
+        };
+        if !sleep_until(due, &stop) {
+            break;
+        }
+        if spec.reload {
+            let old = std::mem::take(&mut live);
+            for _ in 0..spec.workers {
+                if let Some(c) = spawn() {
+                    live.push((c, due + life));
+                }
+            }
+            for (c, _) in old {
+                end_worker(c, true);
+            }
+        } else if let Some(i) = live.iter().position(|(_, d)| *d == due) {
+            let (c, _) = live.swap_remove(i);
+            end_worker(c, true);
+            if let Some(c) = spawn() {
+                live.push((c, Instant::now() + life));
+            }
+        }
+    }
+    for (c, _) in live {
+        end_worker(c, true);
+    }
+    Vec::new()
+}
+
+impl Fixture {
+    fn respawn(&mut self, spec: PoolSpec) -> Result<Value, String> {
+        let id = self.next_id;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sh, st) = (Arc::clone(&self.shared), Arc::clone(&stop));
+        let handle = thread::Builder::new()
+            .name(format!("pool-{id}"))
+            .spawn(move || run_pool(spec, sh, st))
+            .map_err(|e| format!("respawn: {e}"))?;
+        self.next_id += 1;
+        self.running.push((id, Running { stop, handle }));
+        Ok(json!({"ok": true, "id": id}))
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    #[test]
+    fn parses_respawn() {
+        assert_eq!(
+            parse_command("respawn 2 3000 rolling hold-tcp 4 10 $PORT; hold-files 2 10"),
+            Ok(Command::Respawn(PoolSpec {
+                workers: 2,
+                life_ms: 3000,
+                reload: false,
+                schedules: vec!["hold-tcp 4 10 $PORT".into(), "hold-files 2 10".into()],
+            }))
+        );
+        assert!(matches!(
+            parse_command("respawn 4 500 reload leak-file 2"),
+            Ok(Command::Respawn(PoolSpec { reload: true, .. }))
+        ));
+        for bad in [
+            "respawn",
+            "respawn 2 3000 rolling",
+            "respawn 0 3000 rolling hold-files 1 1",
+            "respawn 2 10 rolling hold-files 1 1",
+            "respawn 2 3000 sideways hold-files 1 1",
+            "respawn 2 3000 rolling nope 1",
+            "respawn 2 3000 rolling hold-tcp 1 1 x",
+        ] {
+            assert!(parse_command(bad).is_err(), "{bad:?} should be rejected");
+        }
     }
 }

@@ -285,6 +285,7 @@ pub fn first_look(pid: i32) -> Option<ProcessReport> {
         exited_at: Some(now),
         leak_rate_per_sec: 0.0,
         eta_to_limit_secs: None,
+        exited_at_fd_limit: false,
     })
 }
 

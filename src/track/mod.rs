@@ -322,11 +322,11 @@ impl Tracker {
         }
     }
 
-    /// The same key over every process of one command: the sum, per bucket, of the growth of
-    /// each member alive in that bucket since it joined. A member that exited stops
-    /// contributing at its exit (the kernel freed its fds), so a pool whose workers die
-    /// holding a few fds and are replaced does not climb; a leak inside workers that are
-    /// recycled is still found by each member's own verdict, and said to be masked.
+    /// The same key over every process of one command: the sum, per bucket, of the counts of
+    /// the members alive in that bucket. A member that exited stops contributing at its exit
+    /// (the kernel freed its fds), so a pool whose workers die holding a few fds and are
+    /// replaced does not climb; a leak inside workers that are recycled is still found by
+    /// each member's own verdict, and said to be masked by the respawns.
     fn rollup(&self, t0: f64) -> Vec<RollupReport> {
         type RKey = (String, Kind, String);
         let mut members: BTreeMap<RKey, Vec<(usize, usize)>> = BTreeMap::new();
@@ -358,18 +358,18 @@ impl Tracker {
             for &(pi, gi) in &list {
                 let p = &self.procs[pi];
                 let g = &p.groups[gi];
-                c.start += g.start;
-                c.end += g.count;
+                // Start, end and peak are of the live sum; opens and closes of every member.
+                if p.exited_at.is_none() {
+                    c.end += g.count;
+                }
                 c.opened += g.opened;
                 c.closed += g.closed;
                 c.survivors += g.survivors;
-                c.peak += g.peak;
-                // Growth since the member joined: a group born later had none then.
-                let base = g.start as f64;
-                let pts = g.series.by_bucket_as_seen();
-                for &(b, t, v) in &pts {
+                // What the member holds while it lives: the sum is what the command holds,
+                // so a worker replaced by one holding the same is no change.
+                for (b, t, v) in g.series.by_bucket_as_seen() {
                     if let (Some(slot), Some(ts)) = (sum.get_mut(b), tsum.get_mut(b)) {
-                        *slot += v - base;
+                        *slot += v;
                         ts.0 += t;
                         ts.1 += 1;
                     }
@@ -395,6 +395,8 @@ impl Tracker {
                 .map(|((ts, n), v)| (ts / f64::from(*n) - t0, *v))
                 .unzip();
             let v = verdict::judge(&t, &y, c.survivors);
+            c.start = y.first().map_or(0, |&x| x.round() as u64);
+            c.peak = y.iter().fold(c.end, |m, &x| m.max(x.round() as u64));
             let leaking = v.leaking || !leaking_rates.is_empty();
             let (eta_to_limit_secs, eta_pid) = if leaking {
                 nearest_to_limit(

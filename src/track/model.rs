@@ -74,7 +74,7 @@ pub struct RollupReport {
     pub key: String,
     #[serde(flatten)]
     pub counts: Counts,
-    /// The sum over the members alive at each tick, growth since each joined.
+    /// The sum of the counts of the members alive at each tick.
     pub series: Vec<f64>,
     /// Members whose own group leaks.
     #[serde(default)]

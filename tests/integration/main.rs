@@ -2,6 +2,7 @@
 
 mod common;
 mod errors;
+mod issue8_pools;
 mod issue9_fuse;
 mod issue9_fuzz;
 mod issue9_input;
