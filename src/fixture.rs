@@ -1995,10 +1995,7 @@ fn run_pool(spec: PoolSpec, sh: Arc<Shared>, stop: Arc<AtomicBool>) -> Vec<Owned
             live.push((c, due));
         }
     }
-    loop {
-        let Some(due) = live.iter().map(|(_, d)| *d).min() else {
-            break;
-        };
+    while let Some(due) = live.iter().map(|(_, d)| *d).min() {
         if !sleep_until(due, &stop) {
             break;
         }
