@@ -225,3 +225,42 @@ fn issue4_demo_reports_a_leak_and_cleans_up() {
         assert!(!std::path::Path::new(d).exists(), "{d} was left behind");
     }
 }
+
+/// Issue 8 §3: a process that exits with its fds at its soft limit is said to have likely hit
+/// EMFILE, in the table and as `exited_at_fd_limit` in JSON.
+#[test]
+fn issue8_process_that_exited_at_its_fd_limit_says_likely_emfile() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let report = tmp.path().join("report.json");
+    let report_s = report.to_string_lossy().into_owned();
+    // Leaks 50 files/s into a limit of 64 (full within about a second), then exits at 4 s.
+    let script =
+        format!("sleep 4 | '{FDIFF}' __fixture --limit 64 --run 'leak-file 50' >/dev/null 2>&1");
+    let rec = tmp.path().join("rec.jsonl");
+    let rec_s = rec.to_string_lossy().into_owned();
+    let o = run_sh(
+        &[
+            "--format", "json", "--output", &report_s, "--record", &rec_s,
+        ],
+        &script,
+    );
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let text = std::fs::read_to_string(&report).expect("report written");
+    let r: Value = serde_json::from_str(&text).expect("JSON");
+    let at_limit: Vec<&Value> = r["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .filter(|p| p["exited_at_fd_limit"] == json!(true))
+        .collect();
+    assert_eq!(at_limit.len(), 1, "{}", r["processes"]);
+    assert_eq!(at_limit[0]["fd_limit"]["soft"], json!(64));
+    // The table of the same watch, from its recording.
+    let o = fdiff(&["report", &rec_s]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert!(
+        stdout_of(&o).contains("exited at its fd limit (64): likely EMFILE"),
+        "{}",
+        show(&o)
+    );
+}
