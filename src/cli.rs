@@ -155,7 +155,8 @@ pub struct WatchOptionsArgs {
     /// Exit 3 when a group leaks (fdiff run: when the command itself succeeded).
     #[arg(long)]
     pub fail_on_leak: bool,
-    /// Live lines fd by fd (default: per group, only groups whose count moved).
+    /// Live lines fd by fd (default: per group, only groups whose count moved), and every
+    /// process in the report however many (default: more than 20 fold into roll-ups).
     #[arg(short, long)]
     pub verbose: bool,
 }
@@ -196,6 +197,10 @@ pub struct ReportArgs {
     /// Exit 3 when a group leaks.
     #[arg(long)]
     pub fail_on_leak: bool,
+    /// List every process in the report, however many (default: more than 20 fold into
+    /// their roll-ups).
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use crate::cli::{Cli, Command, DiffArgs, ReportArgs, SnapshotArgs, WatchArgs};
 use crate::config;
 use crate::error::Error;
 use crate::exit_codes;
-use crate::report::{Format, exporter};
+use crate::report::{Format, exporter, exporter_with};
 use crate::source::live::LiveSource;
 use crate::source::recording::{RecordingSource, load_snapshots, open};
 use crate::track::{Report, Tracker, compare::compare};
@@ -148,7 +148,7 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
     let to = watch::LiveTo::beside(opts.analysis.format, opts.timing.quiet);
     let w = watch::watch_to(&mut source, &opts, to, &stop, || false)?;
     stop.exit_on_signal();
-    render_report(&w.report, opts.analysis.format)?;
+    render_report(&w.report, opts.analysis.format, opts.verbose)?;
     if let Some(e) = w.failed {
         return Err(e);
     }
@@ -163,8 +163,8 @@ fn leak_code(report: &Report, fail_on_leak: bool) -> i32 {
     }
 }
 
-fn render_report(report: &Report, format: Format) -> Result<(), Error> {
-    let ex = exporter(format, output::stdout_color());
+fn render_report(report: &Report, format: Format, verbose: bool) -> Result<(), Error> {
+    let ex = exporter_with(format, output::stdout_color(), verbose);
     stdout_write(|w| {
         if format == Format::Table {
             writeln!(w)?;
@@ -232,7 +232,7 @@ pub fn analyse_recording(path: &str, analysis: &config::Analysis) -> Result<Repo
 fn report_cmd(a: ReportArgs) -> Result<i32, Error> {
     let analysis = config::analysis(&a.analysis)?;
     let report = analyse_recording(&a.recording.to_string_lossy(), &analysis)?;
-    render_report(&report, analysis.format)?;
+    render_report(&report, analysis.format, a.verbose)?;
     Ok(leak_code(&report, a.fail_on_leak))
 }
 

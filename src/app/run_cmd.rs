@@ -8,7 +8,7 @@ use crate::cli::RunArgs;
 use crate::config;
 use crate::error::Error;
 use crate::exit_codes;
-use crate::report::exporter;
+use crate::report::exporter_with;
 use crate::source::live::LiveSource;
 use crate::source::select::Selector;
 use std::ffi::OsStr;
@@ -87,9 +87,10 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
         None => wait_forwarding(&mut child, &stop),
     };
     stop.exit_on_signal();
-    let ex = exporter(
+    let ex = exporter_with(
         opts.analysis.format,
         a.output.is_none() && output::stderr_color(),
+        a.watch.verbose,
     );
     let res = match (&mut out_file, &a.output) {
         (Some(f), Some(path)) => ex

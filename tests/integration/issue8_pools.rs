@@ -6,8 +6,9 @@ use crate::common::*;
 use serde_json::{Value, json};
 
 /// Watch a fixture running `respawn …` with --children for `secs`; returns the JSON report and
-/// the table `fdiff report` gives from the recording of the same watch.
-fn watch_pool(respawn: &str, secs: &str) -> (Value, String) {
+/// the tables `fdiff report` and `fdiff report --verbose` give from the recording of the same
+/// watch.
+fn watch_pool(respawn: &str, secs: &str) -> (Value, String, String) {
     let mut fx = Fixture::new(&[]);
     fx.ok(respawn);
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -30,7 +31,9 @@ fn watch_pool(respawn: &str, secs: &str) -> (Value, String) {
     assert_eq!(code(&o), 0, "{}", show(&o));
     let table = fdiff(&["report", &rec_s]);
     assert_eq!(code(&table), 0, "{}", show(&table));
-    (json_out(&o), stdout_of(&table))
+    let verbose = fdiff(&["report", "--verbose", &rec_s]);
+    assert_eq!(code(&verbose), 0, "{}", show(&verbose));
+    (json_out(&o), stdout_of(&table), stdout_of(&verbose))
 }
 
 fn rollup<'a>(r: &'a Value, needle: &str) -> &'a Value {
@@ -81,7 +84,7 @@ fn assert_healthy(r: &Value, needles: &[&str], min_workers: usize) {
 fn issue8_pool_recycling_workers_with_keepalive_connections_does_not_leak() {
     // Two workers, each replaced after 3 s (one every 1.5 s), each holding four connections
     // to the pool's server and two data files.
-    let (r, table) = watch_pool(
+    let (r, table, _) = watch_pool(
         "respawn 2 3000 rolling hold-tcp 4 10 $PORT; hold-files 2 10",
         "10s",
     );
@@ -92,7 +95,7 @@ fn issue8_pool_recycling_workers_with_keepalive_connections_does_not_leak() {
 #[test]
 fn issue8_reload_replacing_every_worker_does_not_leak() {
     // Four workers, all replaced every 2.5 s: the new set starts, then the old one is ended.
-    let (r, _) = watch_pool(
+    let (r, _, _) = watch_pool(
         "respawn 4 2500 reload hold-tcp 2 10 $PORT; hold-files 2 10",
         "10s",
     );
@@ -102,14 +105,35 @@ fn issue8_reload_replacing_every_worker_does_not_leak() {
 #[test]
 fn issue8_short_lived_backends_holding_a_few_files_do_not_leak() {
     // Three at a time, each living 0.5 s and holding three files of its data directory.
-    let (r, _) = watch_pool("respawn 3 500 rolling hold-files 3 20", "8s");
+    let (r, table, verbose) = watch_pool("respawn 3 500 rolling hold-files 3 20", "8s");
     assert_healthy(&r, &["data-*.dat"], 20);
+    // Issue 8 §3: that many processes fold into the roll-up, unless verbose.
+    let n = r["processes"].as_array().map_or(0, Vec::len);
+    let header = table
+        .lines()
+        .find(|l| l.starts_with("fdiff: watched"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        header.starts_with(&format!("fdiff: watched {n} processes (")) && header.len() < 160,
+        "{header}"
+    );
+    let per_process = |t: &str| t.lines().filter(|l| l.starts_with("pid ")).count();
+    assert_eq!(per_process(&table), 0, "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.trim_start().starts_with('×') && l.contains("data-*.dat")),
+        "{table}"
+    );
+    assert!(table.contains("(--verbose lists each)"), "{table}");
+    assert_eq!(per_process(&verbose), n, "{verbose}");
 }
 
 #[test]
 fn issue8_leak_in_recycled_workers_is_flagged_as_masked_by_respawn() {
     // Each worker leaks 2 files/s and is replaced after 6 s.
-    let (r, table) = watch_pool("respawn 2 6000 rolling leak-file 2", "14s");
+    let (r, table, _) = watch_pool("respawn 2 6000 rolling leak-file 2", "14s");
     assert_eq!(r["leaking"], json!(true), "{}{}", keys(&r), rollups(&r));
     let ru = rollup(&r, "upload-*.pdf");
     assert_eq!(ru["leaking"], json!(true), "{}", rollups(&r));
