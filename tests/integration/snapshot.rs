@@ -3,6 +3,7 @@
 use crate::common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Every fd of the snapshot by number.
 fn by_fd(snap: &Value) -> BTreeMap<i64, &Value> {
@@ -316,7 +317,7 @@ fn issue8_unix_client_is_keyed_by_its_peer_path() {
         "json",
         "--quiet",
     ]);
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(700));
     let c = fx.ok("unix-clients 4");
     let o = finish(child, RUN_LIMIT);
     let report = json_out(&o);
@@ -410,4 +411,198 @@ fn issue9_15_a_socket_of_another_netns_than_its_process_is_asked_there() {
     };
     let snap = snapshot_json(fx.pid);
     assert_unix_set_exact(&snap, &set);
+}
+
+/// A PostgreSQL server of our own (initdb in a temp dir, unix socket only), run as the
+/// `postgres` user; stopped (fast shutdown) and removed on drop.
+struct Postgres {
+    server: std::process::Child,
+    dir: std::path::PathBuf,
+    socket_dir: String,
+    port: u16,
+}
+
+impl Postgres {
+    /// `None`, after saying why, when PostgreSQL, the `postgres` user or root is missing.
+    fn start() -> Option<Postgres> {
+        use std::os::unix::fs::chown;
+        let skip = |why: &str| {
+            eprintln!("skipped: no real PostgreSQL to test against: {why}");
+            None
+        };
+        if !rustix_is_root() {
+            return skip("not root (the server must run as the postgres user)");
+        }
+        let bin = [
+            "/usr/local/bin",
+            "/usr/lib/postgresql/15/bin",
+            "/usr/lib/postgresql/16/bin",
+        ]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|d| d.join("postgres").exists() && d.join("initdb").exists());
+        let Some(bin) = bin else {
+            return skip("no postgres/initdb binaries");
+        };
+        let Some((uid, gid)) = user_ids("postgres") else {
+            return skip("no postgres user");
+        };
+        let dir = std::env::temp_dir().join(format!("fdiff-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sock")).expect("create pg dir");
+        for d in [dir.clone(), dir.join("sock")] {
+            chown(&d, Some(uid), Some(gid)).expect("chown pg dir");
+        }
+        let as_postgres = |prog: &std::path::Path| {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
+                .arg(prog)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            c
+        };
+        let data = dir.join("data");
+        let ok = as_postgres(&bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::fs::remove_dir_all(&dir);
+            return skip("initdb failed");
+        }
+        let port = 40000 + (std::process::id() % 20000) as u16;
+        let socket_dir = dir.join("sock").to_string_lossy().into_owned();
+        let server = as_postgres(&bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-k",
+                &socket_dir,
+                "-c",
+                "listen_addresses=",
+            ])
+            .spawn()
+            .expect("spawn postgres");
+        let pg = Postgres {
+            server,
+            dir,
+            socket_dir,
+            port,
+        };
+        let sock = format!("{}/.s.PGSQL.{port}", pg.socket_dir);
+        if !wait_for(Duration::from_secs(20), || {
+            std::path::Path::new(&sock).exists()
+        }) {
+            return skip("the server did not come up");
+        }
+        Some(pg)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // SIGINT: PostgreSQL's fast shutdown.
+        signal(self.server.id() as i32, 2);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.server.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
+}
+
+fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let line = passwd.lines().find(|l| l.split(':').next() == Some(name))?;
+    let f: Vec<&str> = line.split(':').collect();
+    Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
+}
+
+/// Issue 8 §2 on real software: psycopg2 connections over PostgreSQL's unix socket are shown
+/// with the server's socket as `peer_path` and grouped as `unix stream -> …/.s.PGSQL.PORT`.
+#[test]
+fn issue8_psycopg2_connections_are_keyed_by_the_postgres_socket() {
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    let script = format!(
+        "import sys, psycopg2\n\
+         conns = [psycopg2.connect(host={dir:?}, port={port}, user='postgres', dbname='postgres') for _ in range(3)]\n\
+         print('ready', flush=True)\n\
+         sys.stdin.read()\n",
+        dir = pg.socket_dir,
+        port = pg.port
+    );
+    let child = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    let _ = std::io::BufRead::read_line(&mut out, &mut line);
+    if line.trim() != "ready" {
+        let _ = child.kill();
+        let o = child.wait_with_output().expect("wait");
+        eprintln!(
+            "skipped: psycopg2 could not connect: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        return;
+    }
+    let pid = child.id() as i32;
+    let sock = format!("{}/.s.PGSQL.{}", pg.socket_dir, pg.port);
+    let snap = snapshot_json(pid);
+    let conns: Vec<&Value> = snap["fds"]
+        .as_array()
+        .expect("fds")
+        .iter()
+        .filter(|e| e["peer_path"] == json!(sock))
+        .collect();
+    assert_eq!(conns.len(), 3, "three connections to {sock}: {snap}");
+    let report = fdiff_json(&[
+        "--pid",
+        &pid_arg(pid),
+        "--interval",
+        "200ms",
+        "--duration",
+        "600ms",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    let name = format!("/.s.PGSQL.{}", pg.port);
+    let g: Vec<&Value> = groups_of(&report, pid)
+        .into_iter()
+        .filter(|g| {
+            let k = g["key"].as_str().unwrap_or_default();
+            k.starts_with("unix stream -> /") && k.ends_with(&name)
+        })
+        .collect();
+    assert_eq!(g.len(), 1, "{}", keys(&report));
+    drop(child.stdin.take());
+    let _ = child.wait();
 }
