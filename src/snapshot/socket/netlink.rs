@@ -422,15 +422,18 @@ fn open_socket() -> io::Result<Socket> {
 /// otherwise, and the caller falls back to /proc.
 fn open_in_netns(netns: BorrowedFd<'_>) -> io::Result<Socket> {
     std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
+        // Builder rather than scope.spawn: a thread that cannot be created is an error here
+        // (the caller falls back to /proc), not a panic.
+        std::thread::Builder::new()
+            .name("fdiff-netns".into())
+            .spawn_scoped(scope, || {
                 // SAFETY: plain syscall on a valid fd; it affects only this thread, which ends
                 // right after creating the socket.
                 if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                     return Err(io::Error::last_os_error());
                 }
                 open_socket()
-            })
+            })?
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("netns helper thread panicked")))
     })
