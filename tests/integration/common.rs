@@ -408,3 +408,46 @@ pub fn recorded_ticks(path: &std::path::Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+impl Fixture {
+    /// A fixture started through a wrapper command (`prefix… fdiff __fixture`), e.g. as another
+    /// user or in new namespaces; the wrapper must exec it, so that its pid is the fixture's.
+    pub fn wrapped(prefix: &[&str]) -> Fixture {
+        let (prog, rest) = prefix.split_first().expect("a wrapper command");
+        let mut cmd = Command::new(prog);
+        cmd.args(rest).arg(FDIFF).arg("__fixture");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the wrapped fixture");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("fixture stdout");
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut fx = Fixture {
+            child,
+            stdin,
+            lines: rx,
+            pid: 0,
+            dir: PathBuf::new(),
+        };
+        let ready = fx.read_answer();
+        assert_eq!(
+            ready["ready"],
+            Value::Bool(true),
+            "fixture not ready: {ready}"
+        );
+        fx.pid = ready["pid"].as_i64().expect("ready pid") as i32;
+        fx.dir = PathBuf::from(ready["dir"].as_str().expect("ready dir"));
+        fx
+    }
+}

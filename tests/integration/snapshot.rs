@@ -606,3 +606,67 @@ fn issue8_psycopg2_connections_are_keyed_by_the_postgres_socket() {
     drop(child.stdin.take());
     let _ = child.wait();
 }
+
+/// Issue 9 #15, the hostile case itself: a container (an unprivileged user and network
+/// namespace) forges a /proc/net/unix row through a newline in a socket name, and fdiff runs
+/// as the same unprivileged user, so it may not join the namespace and must read /proc. The
+/// forged row is never believed; the forger's own name is cut at its newline at most.
+#[test]
+fn issue9_15_proc_fallback_in_a_container_is_not_fooled_by_a_forged_row() {
+    const NOBODY: [&str; 4] = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let mut probe = std::process::Command::new(NOBODY[0]);
+    probe
+        .args(&NOBODY[1..])
+        .args(["unshare", "-rn", FDIFF, "--version"]);
+    let usable = probe
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        eprintln!(
+            "skipped: needs root to run as nobody, unprivileged user namespaces, and the fdiff \
+             binary reachable by nobody"
+        );
+        return;
+    }
+    let mut wrapper = NOBODY.to_vec();
+    wrapper.extend(["unshare", "-rn"]);
+    let mut fx = Fixture::wrapped(&wrapper);
+    let set = fx.ok("netns-spoof");
+    let mut cmd = std::process::Command::new(NOBODY[0]);
+    cmd.args(&NOBODY[1..])
+        .args([
+            FDIFF,
+            "snapshot",
+            "--pid",
+            &pid_arg(fx.pid),
+            "--format",
+            "json",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let o = finish(cmd.spawn().expect("spawn fdiff as nobody"), RUN_LIMIT);
+    let snap = json_out(&o);
+    let fds = by_fd(&snap);
+    let at = |v: &Value| fds[&v["fd"].as_i64().expect("fd")];
+    for end in set["pair"].as_array().expect("pair") {
+        let e = at(end);
+        assert_ne!(e["path"], json!("@SPOOFED"), "{e}");
+        assert_ne!(e["state"], json!("LISTEN"), "{e}");
+        if e["proto"] == json!("unix") {
+            assert!(e.get("path").is_none(), "{e}");
+            assert_eq!(e["state"], json!("ESTABLISHED"), "{e}");
+        }
+    }
+    let l = at(&set["listener"]);
+    let path = set["path"].as_str().expect("path");
+    let cut = &path[..path.find('\n').expect("a newline in the name")];
+    assert_eq!(l["path"], json!(cut), "cut at the newline: {l}");
+}
