@@ -14,6 +14,7 @@ use crate::exit_codes;
 use crate::report::{Format, exporter, exporter_with};
 use crate::source::live::LiveSource;
 use crate::source::recording::{RecordingSource, load_snapshots, open};
+use crate::source::unwatched;
 use crate::track::{Report, Tracker, compare::compare};
 use clap::Parser;
 use std::ffi::OsString;
@@ -132,6 +133,7 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
     let mut timing = config::timing(&a.watch.timing)?;
     let analysis = config::analysis(&a.watch.analysis)?;
     let stop = signals::Stop::install();
+    unwatched::raise_fd_limit();
     let mut source = LiveSource::new(selector);
     let waiting = std::time::Instant::now();
     if !start_source(&mut source, a.select.wait, &stop, timing.duration)? {
@@ -146,7 +148,8 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
         verbose: a.watch.verbose,
     };
     let to = watch::LiveTo::beside(opts.analysis.format, opts.timing.quiet);
-    let w = watch::watch_to(&mut source, &opts, to, &stop, || false)?;
+    let mut w = watch::watch_to(&mut source, &opts, to, &stop, || false)?;
+    w.report.unwatched = source.unwatched();
     stop.exit_on_signal();
     render_report(&w.report, opts.analysis.format, opts.verbose)?;
     if let Some(e) = w.failed {
@@ -169,8 +172,20 @@ fn render_report(report: &Report, format: Format, verbose: bool) -> Result<(), E
         if format == Format::Table {
             writeln!(w)?;
         }
-        ex.report(report, w)
+        ex.report(report, w)?;
+        if format == Format::Table {
+            write_unwatched(report, w)?;
+        }
+        Ok(())
     })
+}
+
+/// Below a table report, the processes it leaves out (the JSON report has them as a field).
+pub fn write_unwatched(report: &Report, w: &mut dyn Write) -> std::io::Result<()> {
+    for u in &report.unwatched {
+        writeln!(w, "not watched: {}", u.message)?;
+    }
+    Ok(())
 }
 
 fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
@@ -181,6 +196,7 @@ fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
     }
     let selector = config::selector(&a.select)?;
     let stop = signals::Stop::install();
+    unwatched::raise_fd_limit();
     let mut source = LiveSource::new(selector);
     if !start_source(&mut source, a.select.wait, &stop, None)? {
         return Ok(exit_codes::OK);
@@ -197,7 +213,11 @@ fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
     let format = config::format(a.format);
     let ex = exporter(format, output::stdout_color());
     stdout_write(|w| ex.snapshots(&snaps, w))?;
-    Ok(exit_codes::OK)
+    // What was read is printed, but a snapshot that is missing processes is not a success.
+    match source.over_limit() {
+        0 => Ok(exit_codes::OK),
+        n => Err(Error::failed(unwatched::limit_message(n))),
+    }
 }
 
 fn diff_cmd(a: DiffArgs) -> Result<i32, Error> {

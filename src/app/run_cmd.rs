@@ -36,6 +36,9 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
         .spawn()
         .map_err(|e| cannot_start(prog, &e))?;
     let pid = child.id() as i32;
+    // Only now: the command keeps the fd limit it was given, which its leak is measured
+    // against.
+    crate::source::unwatched::raise_fd_limit();
     // A command may be gone before the first tick: wake the sleep on its exit, and name it
     // in the report with what /proc told right after the start.
     stop.wake_on_exit(pid);
@@ -79,6 +82,7 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
     };
     let watched = watch::watch_to(&mut source, &opts, to, &stop, &mut done)?;
     let mut report = watched.report;
+    report.unwatched = source.unwatched();
     watch::name_unseen(&mut report, first_look);
     // The watch may have ended first (--duration, --count, a signal): the command's status
     // is still what fdiff exits with.
@@ -101,6 +105,13 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
             let mut err = std::io::stderr().lock();
             let _ = writeln!(err);
             ex.report(&report, &mut err)
+                .and_then(|()| {
+                    if opts.analysis.format == crate::report::Format::Table {
+                        super::write_unwatched(&report, &mut err)
+                    } else {
+                        Ok(())
+                    }
+                })
                 .map_err(|e| output::write_err(e, "stderr"))
         }
     };

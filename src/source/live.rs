@@ -1,6 +1,7 @@
 //! Live source: reads the open fds of a running process from /proc, tick after tick, decoding
 //! only what is new since the last tick.
 
+use super::unwatched::Tally;
 use super::{Event, Tick};
 use crate::error::Error;
 use crate::snapshot::classify::{Class, classify};
@@ -747,8 +748,10 @@ pub struct LiveSource {
     procs: Vec<Watched>,
     sockets: SocketDecoder,
     started: bool,
-    /// Pids that could not be read, warned about once.
-    refused: std::collections::BTreeSet<i32>,
+    /// Matching processes not watched, and why; warned about once per reason and tick.
+    unwatched: Tally,
+    /// Most processes fdiff's own fd limit has room for.
+    budget: usize,
     /// Things the user should know (a process that could not be read), printed by the caller.
     pub warnings: Vec<String>,
     /// An error that ends the watch (a process named with --pid turned out unreadable).
@@ -767,7 +770,8 @@ impl LiveSource {
             procs: Vec::new(),
             sockets: SocketDecoder::new(),
             started: false,
-            refused: std::collections::BTreeSet::new(),
+            unwatched: Tally::default(),
+            budget: super::unwatched::process_budget(),
             warnings: Vec::new(),
             fatal: None,
         }
@@ -782,24 +786,89 @@ impl LiveSource {
                 "pid '{me}' is this fdiff itself: fdiff never watches itself"
             )));
         }
-        let cands = self.selector.candidates(true, &[]);
-        for pid in cands {
+        for pid in self.selector.candidates(true, &[]) {
             let explicit = self.selector.pids.contains(&pid);
-            match LiveProc::open(pid) {
-                Ok(p) => self.procs.push(Watched {
-                    proc: p,
-                    last: None,
-                }),
-                Err(e) if explicit => return Err(e.into_error()),
-                Err(ProcError::PermissionDenied { .. }) => self.refuse(pid),
-                Err(_) => {}
-            }
+            self.admit(pid, explicit)?;
         }
         self.started = true;
         if self.procs.is_empty() {
-            return Err(Error::failed(self.nothing_matches()));
+            self.unwatched.clear_pending();
+            return Err(Error::failed(self.nothing_readable()));
+        }
+        self.unwatched.take_warnings(&mut self.warnings, false);
+        Ok(())
+    }
+
+    /// Start watching `pid`, or count why not. Only a pid named with --pid that cannot be read
+    /// is an error.
+    fn admit(&mut self, pid: i32, explicit: bool) -> Result<(), Error> {
+        // Past the budget an open would take fds the watched processes need for their reads.
+        if self.procs.len() >= self.budget {
+            if explicit {
+                return Err(Error::failed(format!(
+                    "pid '{pid}' cannot be watched: fdiff's own fd limit has no room left for it; \
+                     raise the hard limit (ulimit -Hn, prlimit or LimitNOFILE=)"
+                )));
+            }
+            self.unwatched.over_limit(pid);
+            return Ok(());
+        }
+        match LiveProc::open(pid) {
+            Ok(p) => {
+                self.unwatched.watched(pid);
+                self.procs.push(Watched {
+                    proc: p,
+                    last: None,
+                });
+            }
+            Err(e) if explicit => return Err(e.into_error()),
+            Err(ProcError::PermissionDenied { pid, comm }) => self.unwatched.refused(pid, comm),
+            Err(ProcError::Io { err, .. }) if err == Errno::MFILE.to_string() => {
+                self.unwatched.over_limit(pid)
+            }
+            Err(_) => {}
         }
         Ok(())
+    }
+
+    /// The line for a selection with nothing to watch: no match, or matches all refused.
+    fn nothing_readable(&self) -> String {
+        let n = self.unwatched.refused_count();
+        if n == 0 {
+            return self.nothing_matches();
+        }
+        format!(
+            "{n} matching process{} {} could not be read: permission denied ({})",
+            if n == 1 { "" } else { "es" },
+            self.selection(),
+            super::unwatched::PERMISSION_HINT
+        )
+    }
+
+    /// The selection in the user's words.
+    fn selection(&self) -> String {
+        match &self.selector.name {
+            Some(re) => format!(
+                "of {} '{}'",
+                if self.selector.full {
+                    "--name --full"
+                } else {
+                    "--name"
+                },
+                crate::util::escape_control(re.as_str())
+            ),
+            None => "of --children".to_owned(),
+        }
+    }
+
+    /// What the live output and the report say about processes left out.
+    pub fn unwatched(&self) -> Vec<super::unwatched::Unwatched> {
+        self.unwatched.report()
+    }
+
+    /// Processes left out because fdiff's own fd limit had no room for them.
+    pub fn over_limit(&self) -> usize {
+        self.unwatched.over_limit_count()
     }
 
     /// The line for a selection that matches nothing.
@@ -816,14 +885,6 @@ impl LiveSource {
             ),
             None => "no process to watch: give --pid PID or --name REGEX (or try 'fdiff demo')"
                 .to_owned(),
-        }
-    }
-
-    fn refuse(&mut self, pid: i32) {
-        if self.refused.insert(pid) {
-            self.warnings.push(format!(
-                "pid {pid} matches but its fds cannot be read: permission denied (needs the same user, root or CAP_SYS_PTRACE)"
-            ));
         }
     }
 
@@ -847,22 +908,16 @@ impl LiveSource {
                 }
                 // Exited processes have left `procs`, so a pid not watched now is a process
                 // fdiff has not seen (a reused pid has another start time).
-                match LiveProc::open(pid) {
-                    Ok(p) => self.procs.push(Watched {
-                        proc: p,
-                        last: None,
-                    }),
-                    Err(ProcError::PermissionDenied { .. }) => self.refuse(pid),
-                    Err(_) => {}
-                }
+                let _ = self.admit(pid, false);
             }
         }
         let mut events = Vec::new();
-        let (sockets, warnings, fatal, named) = (
+        let (sockets, warnings, fatal, named, unwatched) = (
             &mut self.sockets,
             &mut self.warnings,
             &mut self.fatal,
             &self.selector.pids,
+            &mut self.unwatched,
         );
         // A process that is gone leaves the watch here; only its Exited event remains.
         self.procs.retain_mut(|w| {
@@ -881,11 +936,17 @@ impl LiveSource {
                     true
                 }
                 Err(e) => {
-                    if let ProcError::PermissionDenied { .. } = e {
-                        if w.last.is_none() && named.contains(&w.proc.id().pid) {
+                    if let ProcError::PermissionDenied { pid, comm } = e {
+                        if w.last.is_none() && named.contains(&pid) {
                             // Named by the user and unreadable from the start: nothing to watch.
-                            fatal.get_or_insert(e.into_error());
+                            fatal.get_or_insert(
+                                ProcError::PermissionDenied { pid, comm }.into_error(),
+                            );
+                        } else if w.last.is_none() {
+                            // Never read at all: as unwatched as one refused at open.
+                            unwatched.refused(pid, comm);
                         } else {
+                            let e = ProcError::PermissionDenied { pid, comm };
                             warnings
                                 .push(format!("{}; treating it as gone", e.into_error().message));
                         }
@@ -898,6 +959,7 @@ impl LiveSource {
                 }
             }
         });
+        self.unwatched.take_warnings(&mut self.warnings, true);
         Tick { t, events }
     }
 
@@ -912,9 +974,15 @@ impl LiveSource {
                 Err(e) if self.selector.pids.contains(&w.proc.id().pid) => {
                     return Err(e.into_error());
                 }
+                Err(ProcError::PermissionDenied { pid, comm }) => self.unwatched.refused(pid, comm),
                 Err(e) => self.warnings.push(e.into_error().message),
             }
         }
+        if out.is_empty() && self.unwatched.refused_count() > 0 {
+            self.unwatched.clear_pending();
+            return Err(Error::failed(self.nothing_readable()));
+        }
+        self.unwatched.take_warnings(&mut self.warnings, false);
         Ok(out)
     }
 }

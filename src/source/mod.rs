@@ -5,6 +5,7 @@ pub mod live;
 pub mod procinfo;
 pub mod recording;
 pub mod select;
+pub mod unwatched;
 
 use crate::diff::Delta;
 use crate::snapshot::{ProcId, Snapshot};

@@ -319,6 +319,8 @@ impl Tracker {
             groups,
             rollup,
             leaking,
+            // Known to the source, not the tracker: the caller fills it in.
+            unwatched: Vec::new(),
         }
     }
 

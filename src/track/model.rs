@@ -26,6 +26,9 @@ pub struct Report {
     pub rollup: Vec<RollupReport>,
     /// Any group or roll-up leaks.
     pub leaking: bool,
+    /// Matching processes fdiff did not watch, by reason (permission, its own fd limit).
+    #[serde(default)]
+    pub unwatched: Vec<crate::source::unwatched::Unwatched>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

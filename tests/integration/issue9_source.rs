@@ -248,3 +248,212 @@ fn issue9_missing_interpreter_is_named_with_a_shells_exit_code() {
     assert!(line.contains("command not found"), "{line}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `fdiff` with its fd limit set (soft, hard) before it starts, and as `uid` when given.
+fn fdiff_limited(
+    args: &[&str],
+    nofile: Option<(u64, u64)>,
+    uid: Option<u32>,
+) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = fdiff_cmd(args);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only async-signal-safe calls (setrlimit, setgroups, setgid, setuid) between
+    // fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some((soft, hard)) = nofile {
+                let lim = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            if let Some(uid) = uid {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(uid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    finish(cmd.spawn().expect("spawn fdiff"), RUN_LIMIT)
+}
+
+/// A shell with `n` sleeping children; returns it once all of them run.
+fn parent_of(n: usize) -> std::process::Child {
+    let sh = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("for i in $(seq {n}); do sleep 60 & done; wait"),
+        ])
+        .spawn()
+        .expect("spawn sh");
+    let pid = sh.id();
+    let all = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .is_ok_and(|c| c.split_whitespace().count() >= n)
+    });
+    assert!(all, "the shell did not start its {n} children");
+    sh
+}
+
+fn end_tree(sh: std::process::Child) {
+    let pid = sh.id();
+    if let Ok(c) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        for k in c.split_whitespace().filter_map(|k| k.parse::<i32>().ok()) {
+            // SAFETY: plain kill(2).
+            unsafe { libc::kill(k, libc::SIGKILL) };
+        }
+    }
+    end(sh);
+}
+
+#[test]
+fn issue9_own_fd_limit_is_raised_and_a_shortfall_is_said() {
+    const KIDS: usize = 60;
+    let sh = parent_of(KIDS);
+    let pid = sh.id().to_string();
+    let snap = ["snapshot", "--pid", &pid, "--children", "--format", "json"];
+    // A low soft limit under a high hard one: raised, so every process is read.
+    let o = fdiff_limited(&snap, Some((64, 4096)), None);
+    let raised = json_out(&o);
+    let watch = [
+        "--pid",
+        &pid,
+        "--children",
+        "--duration",
+        "1s",
+        "--interval",
+        "200ms",
+        "--format",
+        "json",
+    ];
+    // A hard limit too low for all of them: said in the live output, the report and the exit.
+    let short = fdiff_limited(&snap, Some((128, 128)), None);
+    let watched = fdiff_limited(&watch, Some((128, 128)), None);
+    end_tree(sh);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert_eq!(
+        raised.as_array().map(Vec::len),
+        Some(KIDS + 1),
+        "every process snapshotted: {}",
+        show(&o)
+    );
+    assert_eq!(code(&short), 1, "{}", show(&short));
+    let err = stderr_of(&short);
+    assert_eq!(err.lines().count(), 1, "{}", show(&short));
+    assert!(
+        err.contains("not watched") && err.contains("fd limit"),
+        "{err}"
+    );
+    let got = json_out(&short).as_array().map_or(0, Vec::len);
+    assert!(got > 0 && got < KIDS + 1, "{}", show(&short));
+    assert!(
+        err.contains(&format!("{} matching", KIDS + 1 - got)),
+        "{err}"
+    );
+    assert_eq!(code(&watched), 0, "{}", show(&watched));
+    let report = json_out(&watched);
+    let u = &report["unwatched"][0];
+    assert_eq!(u["reason"], "fd_limit", "{report}");
+    let n = report["processes"].as_array().map_or(0, Vec::len) as u64;
+    assert_eq!(
+        u["processes"].as_u64().map(|m| m + n),
+        Some(KIDS as u64 + 1),
+        "{report}"
+    );
+    let warned = stderr_of(&watched)
+        .lines()
+        .filter(|l| l.contains("not watched"))
+        .count();
+    assert_eq!(warned, 1, "said once: {}", show(&watched));
+}
+
+const NOBODY: u32 = 65534;
+
+/// Copies of sleep named `name`: `root_n` of them as root, `own_n` as nobody.
+fn named_sleepers(
+    dir: &std::path::Path,
+    name: &str,
+    root_n: usize,
+    own_n: usize,
+) -> Vec<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    let prog = dir.join(name);
+    std::fs::copy("/bin/sleep", &prog).expect("copy sleep");
+    let mut out = Vec::new();
+    for i in 0..root_n + own_n {
+        let mut c = std::process::Command::new(&prog);
+        c.arg("60");
+        if i >= root_n {
+            c.uid(NOBODY).gid(NOBODY);
+        }
+        out.push(c.spawn().expect("spawn sleeper"));
+    }
+    out
+}
+
+#[test]
+fn issue9_unreadable_matches_are_counted_and_folded() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run fdiff as another user");
+        return;
+    }
+    let dir = temp_dir("perm");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let only_root = named_sleepers(&dir, "fdiffpermi9", 3, 0);
+    let mixed = named_sleepers(&dir, "fdiffmixedi9", 4, 1);
+    let as_nobody = |args: &[&str]| fdiff_limited(args, None, Some(NOBODY));
+    let none = as_nobody(&["snapshot", "--name", "^fdiffpermi9$"]);
+    let none_watch = as_nobody(&["--name", "^fdiffpermi9$", "--duration", "1s"]);
+    let some = as_nobody(&[
+        "--name",
+        "^fdiffmixedi9$",
+        "--duration",
+        "1s",
+        "--format",
+        "json",
+    ]);
+    let all = as_nobody(&["--name", ".", "--duration", "1s", "--format", "json"]);
+    for c in only_root.into_iter().chain(mixed) {
+        end(c);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    for o in [&none, &none_watch] {
+        let line = assert_error(o, 1);
+        assert!(
+            line.contains("3 matching processes") && line.contains("permission denied"),
+            "{line}"
+        );
+        assert!(!line.contains("no process matches"), "{line}");
+    }
+    assert_eq!(code(&some), 0, "{}", show(&some));
+    let err = stderr_of(&some);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("permission denied"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one folded line: {}", show(&some));
+    assert!(lines[0].contains("4 matching processes"), "{}", lines[0]);
+    let report = json_out(&some);
+    assert_eq!(
+        report["unwatched"][0]["reason"], "permission_denied",
+        "{report}"
+    );
+    assert_eq!(report["unwatched"][0]["processes"], 4, "{report}");
+    assert_eq!(code(&all), 0, "{}", show(&all));
+    let denied = stderr_of(&all)
+        .lines()
+        .filter(|l| l.contains("permission denied"))
+        .count();
+    assert_eq!(denied, 1, "folded: {}", show(&all));
+}
