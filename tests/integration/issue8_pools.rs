@@ -174,3 +174,149 @@ fn issue8_leak_in_recycled_workers_is_flagged_as_masked_by_respawn() {
         "{line}"
     );
 }
+
+/// A client that keeps one connection alive and sends requests on it, reconnecting whenever
+/// the server closes it (as wrk does), until `stop`.
+fn keepalive_client(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        };
+        let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        while !stop.load(Ordering::Relaxed) {
+            if c.write_all(b"GET / HTTP/1.1\r\nHost: fdiff\r\n\r\n")
+                .is_err()
+            {
+                break;
+            }
+            match c.read(&mut buf) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+/// Real nginx, reloaded every 5 s (`nginx -s reload` replaces every worker) under keep-alive
+/// load: no group and no roll-up leaks. Skipped with a message without nginx or root.
+#[test]
+fn issue8_real_nginx_reloaded_under_load_does_not_leak() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(nginx) = nginx else {
+        eprintln!("skipped: nginx is not installed (.ci/run installs it)");
+        return;
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: nginx's workers run as another user; reading them needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_string_lossy().into_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let conf = format!(
+        "worker_processes 4;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n  access_log {dir}/access.log;\n  client_body_temp_path {dir}/body;\n  \
+         proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fcgi;\n  \
+         uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n  keepalive_timeout 30;\n  \
+         server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"ok\\n\"; }} }}\n}}\n"
+    );
+    let conf_path = tmp.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).expect("write nginx.conf");
+    let conf_s = conf_path.to_string_lossy().into_owned();
+    let ctl = |extra: &[&str]| {
+        std::process::Command::new(nginx)
+            .args(["-e", &format!("{dir}/error.log"), "-p", &dir, "-c", &conf_s])
+            .args(extra)
+            .output()
+            .expect("run nginx")
+    };
+    let started = ctl(&[]);
+    assert!(started.status.success(), "{started:?}");
+    let pid_file = tmp.path().join("nginx.pid");
+    assert!(
+        wait_for(std::time::Duration::from_secs(5), || pid_file.exists()),
+        "nginx wrote no pid file"
+    );
+    let master = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .to_owned();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || keepalive_client(port, stop))
+        })
+        .collect();
+    let reloader = {
+        let stop = Arc::clone(&stop);
+        let (nginx, dir, conf_s) = (nginx.to_owned(), dir.clone(), conf_s.clone());
+        std::thread::spawn(move || {
+            for _ in 0..3 {
+                for _ in 0..50 {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                let _ = std::process::Command::new(&nginx)
+                    .args(["-e", &format!("{dir}/error.log"), "-p", &dir, "-c", &conf_s])
+                    .args(["-s", "reload"])
+                    .output();
+            }
+        })
+    };
+    let o = fdiff(&[
+        "--pid",
+        &master,
+        "--children",
+        "--interval",
+        "250ms",
+        "--duration",
+        "17s",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    let _ = reloader.join();
+    for c in clients {
+        let _ = c.join();
+    }
+    let _ = ctl(&["-s", "stop"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let r = json_out(&o);
+    let workers = r["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .filter(|p| p["exited"] == json!(true))
+        .count();
+    assert!(workers >= 8, "reloads replaced {workers} workers");
+    let conns = r["rollup"]
+        .as_array()
+        .expect("rollup")
+        .iter()
+        .find(|ru| {
+            ru["key"]
+                .as_str()
+                .is_some_and(|k| k.ends_with("<- * ESTABLISHED"))
+        })
+        .unwrap_or_else(|| panic!("no roll-up of accepted connections: {}", rollups(&r)));
+    assert!(conns["opened"].as_u64().is_some_and(|n| n > 0), "{conns}");
+    assert_eq!(r["leaking"], json!(false), "{}{}", keys(&r), rollups(&r));
+}
