@@ -317,6 +317,11 @@ fn issue8_real_nginx_reloaded_under_load_does_not_leak() {
                 .is_some_and(|k| k.ends_with("<- * ESTABLISHED"))
         })
         .unwrap_or_else(|| panic!("no roll-up of accepted connections: {}", rollups(&r)));
-    assert!(conns["opened"].as_u64().is_some_and(|n| n > 0), "{conns}");
+    // Held by workers of several generations (how many opened after first sight depends on
+    // how soon each new worker was first seen).
+    assert!(
+        conns["pids"].as_array().is_some_and(|p| p.len() >= 8),
+        "{conns}"
+    );
     assert_eq!(r["leaking"], json!(false), "{}{}", keys(&r), rollups(&r));
 }
