@@ -748,7 +748,7 @@ pub struct LiveSource {
     procs: Vec<Watched>,
     sockets: SocketDecoder,
     started: bool,
-    /// Matching processes not watched, and why; warned about once per reason and tick.
+    /// Matching processes not watched, and why; each reason is warned about once a run.
     unwatched: Tally,
     /// Most processes fdiff's own fd limit has room for.
     budget: usize,

@@ -365,7 +365,14 @@ fn issue9_own_fd_limit_is_raised_and_a_shortfall_is_said() {
     // A hard limit too low for all of them: said in the live output, the report and the exit.
     let short = fdiff_limited(&snap, Some((128, 128)), None);
     let watched = fdiff_limited(&watch, Some((128, 128)), None);
+    let table = fdiff_limited(&watch[..watch.len() - 2], Some((128, 128)), None);
     end_tree(sh);
+    assert_eq!(code(&table), 0, "{}", show(&table));
+    assert!(
+        stdout_of(&table).contains("not watched: "),
+        "the table says it too: {}",
+        show(&table)
+    );
     assert_eq!(code(&o), 0, "{}", show(&o));
     assert_eq!(
         raised.as_array().map(Vec::len),
