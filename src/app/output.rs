@@ -190,3 +190,32 @@ pub fn stderr_writable() -> bool {
         Ok(n) if n > 0 && fds[0].revents().contains(rustix::event::PollFlags::OUT)
     )
 }
+
+/// Warnings during a watch: written when stderr can take them without blocking, held (and
+/// retried every tick) while a stalled reader of stderr cannot, so the watch never waits on
+/// it. What is still held when the watch ends is given up.
+#[derive(Default)]
+pub struct Notes {
+    held: std::collections::VecDeque<String>,
+}
+
+/// Warnings a stalled stderr may hold back before the oldest are given up.
+const NOTES_HELD: usize = 256;
+
+impl Notes {
+    pub fn warn(&mut self, msg: String) {
+        if self.held.len() >= NOTES_HELD {
+            self.held.pop_front();
+        }
+        self.held.push_back(msg);
+        self.flush();
+    }
+
+    pub fn flush(&mut self) {
+        while !self.held.is_empty() && stderr_writable() {
+            if let Some(m) = self.held.pop_front() {
+                warn(&m);
+            }
+        }
+    }
+}

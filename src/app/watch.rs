@@ -141,6 +141,7 @@ pub fn watch<S: Sink>(
         || (source.is_dynamic() && (opts.timing.duration.is_some() || opts.timing.count.is_some()));
     let start = Instant::now();
     let mut pace = Pace::default();
+    let mut notes = output::Notes::default();
     let mut failed = None;
     let mut n: u64 = 0;
     let ended = loop {
@@ -150,8 +151,9 @@ pub fn watch<S: Sink>(
             return Err(e);
         }
         for w in source.warnings.drain(..) {
-            output::warn(&w);
+            notes.warn(w);
         }
+        notes.flush();
         feed(&mut tracker, &tick);
         if let Some(r) = recorder.as_mut() {
             if let Err(e) = r.tick(&tick) {
@@ -164,7 +166,7 @@ pub fn watch<S: Sink>(
             l.tick(&tick, &tracker);
         }
         n += 1;
-        pace.tick(tick_start, interval, &tick);
+        pace.tick(tick_start, interval, &tick, &mut notes);
         if let Some(s) = stop.signal() {
             break Ended::Signal(s);
         }
@@ -198,6 +200,7 @@ pub fn watch<S: Sink>(
             break Ended::Signal(s);
         }
     };
+    notes.flush();
     Ok(Watched {
         report: tracker.report(),
         ended,
@@ -218,7 +221,7 @@ const PACE_TICKS: u32 = 5;
 const PACE_SLACK: f64 = 1.5;
 
 impl Pace {
-    fn tick(&mut self, at: Instant, interval: Duration, tick: &Tick) {
+    fn tick(&mut self, at: Instant, interval: Duration, tick: &Tick, notes: &mut output::Notes) {
         let first = *self.first.get_or_insert(at);
         self.ticks += 1;
         if self.said || self.ticks <= PACE_TICKS {
@@ -236,7 +239,7 @@ impl Pace {
                     Event::Exited { .. } => 0,
                 })
                 .sum();
-            output::warn(&format!(
+            notes.warn(format!(
                 "ticks fall behind: asked for every {}, achieved every {} over {} fds; \
                  try a longer --interval",
                 interval_text(interval),

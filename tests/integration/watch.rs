@@ -439,7 +439,7 @@ fn issue8_tick_lines_summarise_many_processes() {
 
 // ---- issue 9: the watch loop never hangs and never loses what it saw -------------------------
 
-/// A pipe with a small buffer whose read end is held and never read.
+/// A full pipe with a small buffer whose read end is held and not read.
 fn unread_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
     use std::os::fd::FromRawFd;
     let mut fds = [0; 2];
@@ -455,6 +455,16 @@ fn unread_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
     };
     // SAFETY: fcntl on an fd we own; a smaller buffer only makes the stall come sooner.
     unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 4096) };
+    // Filled before fdiff starts, so its first write already finds the pipe full. The pipe
+    // is not shared yet, so O_NONBLOCK for the filling harms no one; it is cleared after.
+    // SAFETY: fcntl and write on the fd we own, from a live buffer.
+    unsafe {
+        let flags = libc::fcntl(fds[1], libc::F_GETFL);
+        libc::fcntl(fds[1], libc::F_SETFL, flags | libc::O_NONBLOCK);
+        let junk = [b'.'; 512];
+        while libc::write(fds[1], junk.as_ptr().cast(), junk.len()) > 0 {}
+        libc::fcntl(fds[1], libc::F_SETFL, flags);
+    }
     (rd, wr)
 }
 
@@ -758,4 +768,62 @@ fn issue9_run_of_a_command_that_exits_at_once_ends_at_once_and_names_it() {
         !header.contains("for 2") && !header.contains("for 1"),
         "{header}"
     );
+}
+
+/// Seconds from the first tick of a recording to its last.
+fn recorded_span(path: &std::path::Path) -> f64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let ts: Vec<f64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == json!("tick"))
+        .filter_map(|v| v["t"].as_f64())
+        .collect();
+    match (ts.first(), ts.last()) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    }
+}
+
+#[test]
+fn issue9_stalled_stderr_warnings_never_block_the_watch() {
+    // `fdiff … 2>&1 | less`: live lines and warnings share one pipe nobody reads. The
+    // watch falls behind at 10 ms over 15,000 fds, which it says on stderr when it can.
+    let mut fx = Fixture::new(&["churn 50 300"]);
+    fx.ok("fill 15000");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rec = tmp.path().join("r.jsonl");
+    let (rd, wr) = unread_pipe();
+    let wr2 = wr.try_clone().expect("dup");
+    let mut child = fdiff_cmd(&[
+        "--pid",
+        &pid_arg(fx.pid),
+        "--interval",
+        "10ms",
+        "--duration",
+        "5s",
+        "-v",
+        "--record",
+        &rec.to_string_lossy(),
+    ])
+    .stdout(std::process::Stdio::from(wr))
+    .stderr(std::process::Stdio::from(wr2))
+    .spawn()
+    .expect("spawn fdiff");
+    // Blocked on the warning, the recording would stop after the sixth tick (~2 s in).
+    let ended = wait_for(Duration::from_secs(20), || recorded_span(&rec) >= 4.0);
+    let span = recorded_span(&rec);
+    let reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::fs::File::from(rd), &mut s);
+        s
+    });
+    let status = child.wait().expect("wait");
+    let out = reader.join().expect("reader");
+    assert!(
+        ended,
+        "the recording spans {span:.1} s of a 5 s watch:\n{out}"
+    );
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert!(out.contains("fdiff: watched pid"), "{out}");
 }
