@@ -200,6 +200,7 @@ pub fn watch<S: Sink>(
             break Ended::Signal(s);
         }
     };
+    pace.finish(interval, &mut notes);
     notes.flush();
     Ok(Watched {
         report: tracker.report(),
@@ -212,39 +213,58 @@ pub fn watch<S: Sink>(
 #[derive(Default)]
 struct Pace {
     first: Option<Instant>,
+    last: Option<Instant>,
     ticks: u32,
+    fds: usize,
     said: bool,
 }
 
-/// Intervals measured before judging the pace, and how much slower than asked is "behind".
+/// Intervals measured before judging the pace during the watch (a slower watch is judged at
+/// its end), and how much slower than asked is "behind".
 const PACE_TICKS: u32 = 5;
 const PACE_SLACK: f64 = 1.5;
 
 impl Pace {
     fn tick(&mut self, at: Instant, interval: Duration, tick: &Tick, notes: &mut output::Notes) {
-        let first = *self.first.get_or_insert(at);
+        self.first.get_or_insert(at);
+        self.last = Some(at);
         self.ticks += 1;
-        if self.said || self.ticks <= PACE_TICKS {
+        self.fds = tick
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::First(s) | Event::Update { snapshot: s, .. } => s.fds.len(),
+                Event::Exited { .. } => 0,
+            })
+            .sum();
+        if self.ticks > PACE_TICKS {
+            self.judge(interval, notes);
+        }
+    }
+
+    /// The end of the watch: a watch too slow to reach [`PACE_TICKS`] is judged on what it had.
+    fn finish(&mut self, interval: Duration, notes: &mut output::Notes) {
+        if self.ticks >= 3 {
+            self.judge(interval, notes);
+        }
+    }
+
+    fn judge(&mut self, interval: Duration, notes: &mut output::Notes) {
+        let (Some(first), Some(last)) = (self.first, self.last) else {
+            return;
+        };
+        if self.said || self.ticks < 2 {
             return;
         }
-        let achieved = (at - first).as_secs_f64() / f64::from(self.ticks - 1);
-        let asked = interval.as_secs_f64();
-        if achieved > asked * PACE_SLACK {
+        let achieved = (last - first).as_secs_f64() / f64::from(self.ticks - 1);
+        if achieved > interval.as_secs_f64() * PACE_SLACK {
             self.said = true;
-            let fds: usize = tick
-                .events
-                .iter()
-                .map(|e| match e {
-                    Event::First(s) | Event::Update { snapshot: s, .. } => s.fds.len(),
-                    Event::Exited { .. } => 0,
-                })
-                .sum();
             notes.warn(format!(
                 "ticks fall behind: asked for every {}, achieved every {} over {} fds; \
                  try a longer --interval",
                 interval_text(interval),
                 interval_text(Duration::from_secs_f64(achieved)),
-                crate::report::human::count(fds as u64)
+                crate::report::human::count(self.fds as u64)
             ));
         }
     }
