@@ -695,7 +695,7 @@ fn assert_error_keeping_stdout(o: &std::process::Output, want: i32) -> String {
 #[test]
 fn issue9_ticks_falling_behind_are_said_once() {
     let mut fx = Fixture::new(&[]);
-    let v = fx.ok("fill 15000");
+    let v = fx.ok("fill 5000");
     assert!(v["ok"] == json!(true), "{v}");
     let o = fdiff(&[
         "--pid",
@@ -788,9 +788,9 @@ fn recorded_span(path: &std::path::Path) -> f64 {
 #[test]
 fn issue9_stalled_stderr_warnings_never_block_the_watch() {
     // `fdiff … 2>&1 | less`: live lines and warnings share one pipe nobody reads. The
-    // watch falls behind at 10 ms over 15,000 fds, which it says on stderr when it can.
+    // watch falls behind at 10 ms over 5,000 fds, which it says on stderr when it can.
     let mut fx = Fixture::new(&["churn 50 300"]);
-    fx.ok("fill 15000");
+    fx.ok("fill 5000");
     let tmp = tempfile::tempdir().expect("tempdir");
     let rec = tmp.path().join("r.jsonl");
     let (rd, wr) = unread_pipe();
