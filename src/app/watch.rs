@@ -144,6 +144,9 @@ pub fn watch<S: Sink>(
     let mut notes = output::Notes::default();
     let mut failed = None;
     let mut n: u64 = 0;
+    // The caller's condition held (run's command exited): one more tick, at once, so the
+    // report sees the exit instead of the process as it was before.
+    let mut closing = false;
     let ended = loop {
         let tick_start = Instant::now();
         let tick = source.next_tick();
@@ -167,11 +170,15 @@ pub fn watch<S: Sink>(
         }
         n += 1;
         pace.tick(tick_start, interval, &tick, &mut notes);
+        if closing {
+            break Ended::Caller;
+        }
         if let Some(s) = stop.signal() {
             break Ended::Signal(s);
         }
         if done() {
-            break Ended::Caller;
+            closing = true;
+            continue;
         }
         if opts.timing.count.is_some_and(|c| n >= c) {
             break Ended::Count;
