@@ -125,8 +125,8 @@ fn wait_ready(child: &mut DemoChild) -> Result<i32, Error> {
         .map_err(|e| Error::io("read from the demo program", &e))?;
     let v: serde_json::Value = serde_json::from_str(&line).map_err(|_| {
         Error::failed(format!(
-            "the demo program said '{}', not that it was ready",
-            line.trim()
+            "the demo program said {}, not that it was ready",
+            config::quoted(line.trim())
         ))
     })?;
     v.get("pid")

@@ -824,3 +824,49 @@ pub fn read_snapshots<R: Read>(spec: &str, f: R) -> Result<(Vec<Snapshot>, Vec<S
 pub fn open(path: &str) -> Result<std::fs::File, Error> {
     std::fs::File::open(path).map_err(|e| Error::io(&format!("open {}", quoted(path)), &e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue9_cap_cuts_on_a_character_boundary() {
+        let mut s = "é".repeat(10);
+        assert!(cap(&mut s, 5));
+        assert_eq!(s, "éé…");
+        let mut short = "abc".to_owned();
+        assert!(!cap(&mut short, 3));
+        let mut c = vec![
+            "a".repeat(MAX_CMDLINE_BYTES - 1),
+            "bcd".to_owned(),
+            "e".into(),
+        ];
+        assert!(cap_cmdline(&mut c));
+        assert_eq!(c.len(), 2);
+        assert!(c.iter().map(String::len).sum::<usize>() <= MAX_CMDLINE_BYTES + 3);
+    }
+
+    #[test]
+    fn issue9_line_reader_stops_at_the_cap() {
+        let data = b"ab\ncdefgh\nij".to_vec();
+        let mut r = std::io::BufReader::with_capacity(2, std::io::Cursor::new(data));
+        let mut buf = Vec::new();
+        assert!(matches!(
+            read_line(&mut r, &mut buf, 4),
+            Ok(LineRead::Line { last: false })
+        ));
+        assert_eq!(buf, b"ab");
+        assert!(matches!(
+            read_line(&mut r, &mut buf, 4),
+            Ok(LineRead::TooLong)
+        ));
+        let mut r = std::io::BufReader::new(std::io::Cursor::new(b"x\ny".to_vec()));
+        read_line(&mut r, &mut buf, 4).expect("line");
+        assert!(matches!(
+            read_line(&mut r, &mut buf, 4),
+            Ok(LineRead::Line { last: true })
+        ));
+        assert_eq!(buf, b"y");
+        assert!(matches!(read_line(&mut r, &mut buf, 4), Ok(LineRead::Eof)));
+    }
+}
