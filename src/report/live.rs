@@ -34,6 +34,8 @@ pub struct LiveLines<S: Sink> {
     /// Leaks announced and not cleared since, with how many verdict checks in a row have not
     /// found them leaking.
     leaks: BTreeMap<LeakId, u32>,
+    /// Leaks judged but not announced yet: since when every check has found them.
+    pending: BTreeMap<LeakId, f64>,
     /// Tick time of the last verdict check, and whether a change since awaits one.
     verdict_at: Option<f64>,
     verdict_due: bool,
@@ -47,6 +49,9 @@ const VERDICT_IDLE_SECS: f64 = 5.0;
 /// A verdict on few points can flicker: a leak clears only after this many checks in a row
 /// without it.
 const CLEAR_AFTER_CHECKS: u32 = 3;
+/// Likewise a leak is announced once every check over this long has found it: a pool filling
+/// up at the start of a watch is growth for a moment, not a leak.
+const CONFIRM_SECS: f64 = 1.0;
 
 /// A leak as the live lines name it: a process's group or a roll-up over a command.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -85,6 +90,7 @@ impl<S: Sink> LiveLines<S> {
             verbose,
             tick: 0,
             leaks: BTreeMap::new(),
+            pending: BTreeMap::new(),
             verdict_at: None,
             verdict_due: false,
         }
@@ -130,9 +136,11 @@ impl<S: Sink> LiveLines<S> {
             self.verdict_at = Some(tick.t);
             self.verdict_due = false;
             let report = tracker.report();
-            self.verdicts(&report);
-            // A leak on its way to clearing is checked again soon, changes or not.
-            self.verdict_due = self.leaks.values().any(|&misses| misses > 0);
+            self.verdicts(&report, tick.t);
+            // A leak on its way to being announced or cleared is checked again soon, changes
+            // or not.
+            self.verdict_due =
+                !self.pending.is_empty() || self.leaks.values().any(|&misses| misses > 0);
         }
     }
 
@@ -404,7 +412,7 @@ impl<S: Sink> LiveLines<S> {
 
     /// Compare this tick's verdicts with those announced: a line for each new leak and for
     /// each that cleared.
-    fn verdicts(&mut self, r: &Report) {
+    fn verdicts(&mut self, r: &Report, t: f64) {
         let mut now: BTreeMap<LeakId, String> = BTreeMap::new();
         let procs: HashMap<i32, &crate::track::ProcessReport> =
             r.processes.iter().map(|p| (p.pid, p)).collect();
@@ -505,9 +513,15 @@ impl<S: Sink> LiveLines<S> {
             let l = self.paint(&format!("leak cleared: {what}"), "32");
             self.line(&l);
         }
+        self.pending.retain(|id, _| now.contains_key(id));
         for (id, text) in now {
-            if let std::collections::btree_map::Entry::Vacant(v) = self.leaks.entry(id) {
-                v.insert(0);
+            if self.leaks.contains_key(&id) {
+                continue;
+            }
+            let since = *self.pending.entry(id.clone()).or_insert(t);
+            if t - since >= CONFIRM_SECS {
+                self.pending.remove(&id);
+                self.leaks.insert(id, 0);
                 let l = self.paint(&format!("LEAK suspected: {text}"), "1;31");
                 self.line(&l);
             }

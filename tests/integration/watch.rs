@@ -827,3 +827,32 @@ fn issue9_stalled_stderr_warnings_never_block_the_watch() {
     assert_eq!(status.code(), Some(0), "{out}");
     assert!(out.contains("fdiff: watched pid"), "{out}");
 }
+
+#[test]
+fn issue8_live_lines_say_no_leak_on_a_healthy_respawning_pool() {
+    // Short-lived backends, three at a time, each holding three files: the pool fills up as
+    // the watch starts, and workers come and go all along. Nothing leaks, live or after.
+    let mut fx = Fixture::new(&[]);
+    fx.ok("respawn 3 500 rolling hold-files 3 20");
+    let pid = pid_arg(fx.pid);
+    let o = fdiff(&[
+        "--pid",
+        &pid,
+        "--children",
+        "--interval",
+        "250ms",
+        "--duration",
+        "6s",
+    ]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let out = stdout_of(&o);
+    let live = live_part(&out);
+    assert!(
+        live.iter().filter(|l| l.starts_with("· tick")).count() >= 5,
+        "{out}"
+    );
+    assert!(
+        !live.iter().any(|l| l.contains("LEAK")),
+        "no live leak line on a healthy pool:\n{out}"
+    );
+}
