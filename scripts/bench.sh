@@ -3,12 +3,12 @@
 #   1. the library bench (cargo bench --bench snapshot): snapshot and watch-tick cost vs an
 #      in-process readdir+readlink floor;
 #   2. whole processes at 1,000 and 10,000 fds: `fdiff snapshot --format json` vs `lsof -p` vs
-#      `lsfd -p` vs the floor as a process (examples/floor), interleaved, medians; peak RSS;
+#      `lsfd -p` vs the floor as a process (crates/fdiff/examples/floor), interleaved, medians; peak RSS;
 #   3. a watch's RSS over many ticks (10 vs 1,000 ticks over 10,000 fds, the fds churning);
 #   4./6. socket scaling: snapshot of a 10-socket process alone, then with >= 20,000 TCP sockets
 #      held by other processes;
 #   5. ~100,000 fds: five fixtures of 19,900 fds under one watch: peak RSS and per-tick cost;
-#   7. the cost a watch imposes on the watched process (examples/openclose, pinned).
+#   7. the cost a watch imposes on the watched process (crates/fdiff/examples/openclose, pinned).
 # Ends with a PASS/FAIL summary against the targets and exits 1 when one fails.
 #
 # `--quick` runs every section at toy sizes (well under 30 s once built) and never fails on
@@ -59,10 +59,11 @@ le() { awk "BEGIN { exit !(($1) <= ($2)) }"; } # le A B: A <= B (floats)
 echo "== build (release)"
 cargo build --release --bins --examples
 FDIFF=$PWD/target/release/fdiff
+FIXTURE=$PWD/target/release/examples/fdiff-fixture
 FLOOR=$PWD/target/release/examples/floor
 OPENCLOSE=$PWD/target/release/examples/openclose
 echo "   machine: $(nproc) CPUs, Linux $(uname -r), $(date -u +%F)"
-echo "   source: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src changes')"
+echo "   source: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- crates 2>/dev/null || echo ' + uncommitted crates changes')"
 
 TMP=$(mktemp -d)
 BG_PIDS=()
@@ -83,12 +84,12 @@ else
     cargo bench --bench snapshot 2>&1 | tee "$TMP/bench.out" || bench_rc=$?
 fi
 
-# --- fixtures: `fdiff __fixture` behind two fifos, any number at once ---------------------
+# --- fixtures: `fdiff-fixture` (crates/fdiff-fixture) behind two fifos, any number at once ---------------------
 declare -A FX_W FX_R FX_PID
 fx_start() { # fx_start NAME
     local name=$1 in=$TMP/$1.in out=$TMP/$1.out w r line
     mkfifo "$in" "$out"
-    "$FDIFF" __fixture <"$in" >"$out" &
+    "$FIXTURE" <"$in" >"$out" &
     BG_PIDS+=("$!")
     exec {w}>"$in"
     exec {r}<"$out"

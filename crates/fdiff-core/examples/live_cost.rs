@@ -4,10 +4,10 @@
 //! `live_cost PID INTERVAL_MS COUNT` prints medians as JSON on stderr.
 #![allow(clippy::unwrap_used)]
 
-use fdiff::app::watch::feed;
-use fdiff::source::live::LiveSource;
-use fdiff::source::select::Selector;
-use fdiff::track::{TrackOptions, Tracker};
+use fdiff_core::source::live::LiveSource;
+use fdiff_core::source::select::Selector;
+use fdiff_core::track::feed;
+use fdiff_core::track::{TrackOptions, Tracker};
 use std::time::{Duration, Instant};
 
 fn main() {

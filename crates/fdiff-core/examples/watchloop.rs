@@ -6,9 +6,9 @@
 //! then prints `{"ticks":T,"median_tick_ms":X}` on stderr.
 #![allow(clippy::unwrap_used)]
 
-use fdiff::diff::diff;
-use fdiff::snapshot::socket::SocketDecoder;
-use fdiff::source::live::LiveProc;
+use fdiff_core::diff::diff;
+use fdiff_core::snapshot::socket::SocketDecoder;
+use fdiff_core::source::live::LiveProc;
 use std::time::{Duration, Instant};
 
 fn main() {

@@ -2,11 +2,14 @@
 //! arbitrary bytes to a reader of outside input, run what a command would run on the result,
 //! and panic when an invariant breaks (an error of more than one line, or that could drive a
 //! terminal). A panic from inside fdiff is itself the finding.
+//!
+//! Rendering is the binary's: each check takes what renders its result (the `fdiff` crate
+//! passes its table and JSON renderers), so the core needs no table code to be fuzzed whole.
 
 use crate::error::Error;
-use crate::report::{Format, exporter};
+use crate::snapshot::Snapshot;
 use crate::source::recording::{RecordingSource, read_snapshots};
-use crate::track::{TrackOptions, Tracker, compare::compare};
+use crate::track::{DiffReport, Report, TrackOptions, Tracker, compare::compare};
 
 /// Ticks a check reads at most: enough to reach every state, bounded for a mutated file.
 const MAX_TICKS: usize = 10_000;
@@ -27,9 +30,9 @@ fn check_error(what: &str, e: &Error) {
     assert_one_line(what, &e.message);
 }
 
-/// Read `data` as a recording, track its ticks and render the report as `fdiff report` does.
-/// Returns whether it was accepted.
-pub fn recording(data: &[u8]) -> bool {
+/// Read `data` as a recording, track its ticks and hand the report to `render` as `fdiff
+/// report` would. Returns whether it was accepted.
+pub fn recording(data: &[u8], render: &dyn Fn(&Report)) -> bool {
     let mut src = match RecordingSource::new("fuzz.jsonl", std::io::Cursor::new(data)) {
         Ok(s) => s,
         Err(e) => {
@@ -41,7 +44,7 @@ pub fn recording(data: &[u8]) -> bool {
     let mut ok = true;
     for _ in 0..MAX_TICKS {
         match src.next_tick() {
-            Ok(Some(t)) => crate::app::watch::feed(&mut tracker, &t),
+            Ok(Some(t)) => crate::track::feed(&mut tracker, &t),
             Ok(None) => break,
             Err(e) => {
                 check_error("recording error", &e);
@@ -54,30 +57,21 @@ pub fn recording(data: &[u8]) -> bool {
         assert_one_line("recording warning", &w);
     }
     if ok && tracker.ticks() > 0 {
-        let report = tracker.report();
-        for f in [Format::Table, Format::Json] {
-            let mut out = Vec::new();
-            let _ = exporter(f, false).report(&report, &mut out);
-        }
+        render(&tracker.report());
     }
     ok
 }
 
-/// Read `data` as a snapshot file, then diff it against itself and render both as `fdiff
-/// diff` and `fdiff snapshot` do. Returns whether it was accepted.
-pub fn snapshot_file(data: &[u8]) -> bool {
+/// Read `data` as a snapshot file, then diff it against itself and hand both to `render` as
+/// `fdiff diff` and `fdiff snapshot` would. Returns whether it was accepted.
+pub fn snapshot_file(data: &[u8], render: &dyn Fn(&[Snapshot], &DiffReport)) -> bool {
     match read_snapshots("fuzz.json", std::io::Cursor::new(data)) {
         Ok((snaps, warnings)) => {
             for w in &warnings {
                 assert_one_line("snapshot warning", w);
             }
             let d = compare(&snaps, &snaps, &TrackOptions::default());
-            for f in [Format::Table, Format::Json] {
-                let mut out = Vec::new();
-                let ex = exporter(f, false);
-                let _ = ex.diff(&d, &mut out);
-                let _ = ex.snapshots(&snaps, &mut out);
-            }
+            render(&snaps, &d);
             true
         }
         Err(e) => {

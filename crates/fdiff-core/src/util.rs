@@ -85,6 +85,12 @@ pub fn escape_control(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// `s` in single quotes with control and bidi characters escaped: how every outside value
+/// appears in a message, so the message stays one line and cannot drive the terminal.
+pub fn quoted(s: &str) -> String {
+    format!("'{}'", escape_control(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

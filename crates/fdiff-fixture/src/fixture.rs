@@ -1,4 +1,5 @@
-//! Test fixture (`fdiff __fixture`): a process that opens real fds of every kind on request.
+//! Test fixture (the `fdiff-fixture` executable): a process that opens real fds of every kind on
+//! request.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::{self, OpenOptions};
@@ -17,9 +18,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::util::hex_encode;
+/// Lower-case hex of `bytes`, as fdiff writes non-UTF-8 paths (written here again on purpose:
+/// the fixture is the tests' oracle, not a user of fdiff's code).
+fn hex_encode(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
 
-/// Command-line arguments of `fdiff __fixture`.
+/// Command-line arguments of `fdiff-fixture`.
 #[derive(Debug, Clone, Default)]
 pub struct FixtureArgs {
     /// Work directory; a fresh `fdiff-fixture-XXXXXX` under `$TMPDIR` (or /tmp) when absent.
@@ -44,7 +54,7 @@ pub fn run(args: FixtureArgs) -> i32 {
         match parse_schedule(s) {
             Ok(p) => schedules.push(p),
             Err(e) => {
-                eprintln!("fdiff __fixture: bad --run {s:?}: {e}");
+                eprintln!("fdiff-fixture: bad --run {s:?}: {e}");
                 return 2;
             }
         }
@@ -65,7 +75,7 @@ pub fn run(args: FixtureArgs) -> i32 {
     // Blocked before any thread exists so every thread inherits the mask: a stray SIGUSR1 then
     // queues for the signalfd instead of killing the fixture.
     if let Err(e) = block_usr_signals() {
-        eprintln!("fdiff __fixture: cannot block SIGUSR1/SIGUSR2: {e}");
+        eprintln!("fdiff-fixture: cannot block SIGUSR1/SIGUSR2: {e}");
     }
     let term = term_sigset();
     // SAFETY: `term` is initialised; the old-mask pointer may be null.
@@ -76,7 +86,7 @@ pub fn run(args: FixtureArgs) -> i32 {
     let dir = match make_work_dir(args.dir.as_deref()) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("fdiff __fixture: cannot create work directory: {e}");
+            eprintln!("fdiff-fixture: cannot create work directory: {e}");
             return 1;
         }
     };
@@ -86,12 +96,12 @@ pub fn run(args: FixtureArgs) -> i32 {
     let code = match Fixture::new(dir.clone()) {
         Ok(mut fx) => fx.serve(schedules),
         Err(e) => {
-            eprintln!("fdiff __fixture: startup failed: {e}");
+            eprintln!("fdiff-fixture: startup failed: {e}");
             1
         }
     };
     if let Err(e) = fs::remove_dir_all(&dir) {
-        eprintln!("fdiff __fixture: cannot remove {}: {e}", dir.display());
+        eprintln!("fdiff-fixture: cannot remove {}: {e}", dir.display());
     }
     code
 }
@@ -502,7 +512,7 @@ fn spawn_terminator(set: libc::sigset_t, dir: PathBuf) {
             std::process::exit(128 + sig);
         });
     if let Err(e) = spawned {
-        eprintln!("fdiff __fixture: no terminator thread, SIGTERM will leave the directory: {e}");
+        eprintln!("fdiff-fixture: no terminator thread, SIGTERM will leave the directory: {e}");
     }
 }
 
@@ -580,7 +590,7 @@ fn set_nofile_limit(soft: Option<u64>) {
     if lim.current != want {
         lim.current = want;
         if let Err(e) = setrlimit(Resource::Nofile, lim) {
-            eprintln!("fdiff __fixture: cannot raise RLIMIT_NOFILE: {e}");
+            eprintln!("fdiff-fixture: cannot raise RLIMIT_NOFILE: {e}");
         }
     }
 }
@@ -963,7 +973,7 @@ impl ErrOnce {
     fn note(&mut self, e: &io::Error) {
         if !self.said {
             self.said = true;
-            eprintln!("fdiff __fixture: schedule {} ({}): {e}", self.id, self.name);
+            eprintln!("fdiff-fixture: schedule {} ({}): {e}", self.id, self.name);
         }
     }
 }
@@ -1209,7 +1219,7 @@ impl Fixture {
     fn serve(&mut self, schedules: Vec<Schedule>) -> i32 {
         for s in schedules {
             if let Err(e) = self.start(s) {
-                eprintln!("fdiff __fixture: cannot start schedule: {e}");
+                eprintln!("fdiff-fixture: cannot start schedule: {e}");
                 self.stop_all();
                 return 1;
             }
@@ -1433,7 +1443,7 @@ impl Fixture {
         use std::process::{Command as Cmd, Stdio};
         let exe = std::env::current_exe().map_err(|e| format!("spawn-worker: {e}"))?;
         let mut child = Cmd::new(exe)
-            .args(["__fixture", "--run", sched])
+            .args(["--run", sched])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -1941,7 +1951,7 @@ fn spawn_pool_worker(dir: &Path, n: u64, schedules: &[String]) -> Option<std::pr
     use std::process::{Command as Cmd, Stdio};
     let exe = std::env::current_exe().ok()?;
     let mut cmd = Cmd::new(exe);
-    cmd.args(["__fixture", "--name", "worker", "--dir"])
+    cmd.args(["--name", "worker", "--dir"])
         .arg(dir.join(format!("w{n}")));
     for s in schedules {
         cmd.args(["--run", s]);
@@ -1969,7 +1979,7 @@ fn run_pool(spec: PoolSpec, sh: Arc<Shared>, stop: Arc<AtomicBool>) -> Vec<Owned
             port
         }
         Err(e) => {
-            eprintln!("fdiff __fixture: respawn: no server: {e}");
+            eprintln!("fdiff-fixture: respawn: no server: {e}");
             0
         }
     };

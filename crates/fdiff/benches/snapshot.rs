@@ -5,18 +5,16 @@
 //! (also `FDIFF_BENCH_QUICK=1`) for a few-second smoke run that never fails on ratios.
 //!
 //! `FDIFF_BENCH_N=1000,10000` (and `FDIFF_BENCH_ROUNDS`) limit a full run to chosen sizes and skip
-//! the memory phase, for profiling. The fixture is `fdiff __fixture`, found through `FDIFF_BIN`, then the binary Cargo built
-//! alongside this bench, then `target/{release,debug}/fdiff`.
+//! the memory phase, for profiling. The fixture is the `fdiff-fixture` crate's executable, found
+//! (or built) by its client; `FDIFF_FIXTURE` names another.
 #![allow(clippy::unwrap_used)]
 
 use fdiff::diff::diff;
 use fdiff::snapshot::FdEntry;
 use fdiff::snapshot::socket::SocketDecoder;
 use fdiff::source::live::LiveProc;
+use fdiff_fixture::Fixture;
 use rustix::fs::{Dir, Mode, OFlags};
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +29,7 @@ const TARGET_SNAPSHOT: f64 = 3.0;
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick")
         || std::env::var("FDIFF_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
-    let bin = fdiff_bin();
+    let bin = fdiff_fixture::exe();
     let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .maximum
         .unwrap_or(1 << 20);
@@ -62,7 +60,7 @@ fn main() {
 
     let mut failures = 0;
     for (n, rounds) in sizes {
-        let mut fx = Fixture::start(&bin);
+        let mut fx = Fixture::new(&[]);
         fx.fill(n);
         let r = measure(&mut fx, rounds);
         failures += r.print(n, rounds);
@@ -73,7 +71,7 @@ fn main() {
         return finish(quick, failures);
     }
     let (mem_n, ticks) = if quick { (200, 20) } else { (10_000, 1000) };
-    let mut fx = Fixture::start(&bin);
+    let mut fx = Fixture::new(&[]);
     fx.fill(mem_n);
     memory(&mut fx, mem_n, ticks);
     drop(fx);
@@ -87,88 +85,6 @@ fn finish(quick: bool, failures: usize) {
     } else if failures > 0 {
         println!("\n{failures} target(s) FAILED");
         std::process::exit(1);
-    }
-}
-
-/// FDIFF_BIN wins; otherwise the binary Cargo builds for benches, then the usual places.
-fn fdiff_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("FDIFF_BIN") {
-        return PathBuf::from(p);
-    }
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = option_env!("CARGO_BIN_EXE_fdiff") {
-        candidates.push(PathBuf::from(p));
-    }
-    // The bench runs from target/<profile>/deps; prefer the fdiff of the same profile.
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(profile_dir) = exe.parent().and_then(|d| d.parent())
-    {
-        candidates.push(profile_dir.join("fdiff"));
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    candidates.push(root.join("target/release/fdiff"));
-    candidates.push(root.join("target/debug/fdiff"));
-    match candidates.into_iter().find(|p| p.is_file()) {
-        Some(p) => p,
-        None => {
-            eprintln!("fdiff binary not found: run `cargo build --release` or set FDIFF_BIN");
-            std::process::exit(2);
-        }
-    }
-}
-
-/// A running `fdiff __fixture`; closing its stdin (on drop) makes it exit and clean up.
-struct Fixture {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-    pid: i32,
-}
-
-impl Fixture {
-    fn start(bin: &PathBuf) -> Fixture {
-        let mut child = Command::new(bin)
-            .arg("__fixture")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} __fixture: {e}", bin.display()));
-        let stdin = child.stdin.take();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("fixture ready line {line:?}: {e}"));
-        let pid = v["pid"].as_i64().unwrap() as i32;
-        Fixture {
-            child,
-            stdin,
-            stdout,
-            pid,
-        }
-    }
-
-    fn cmd(&mut self, c: &str) -> serde_json::Value {
-        let w = self.stdin.as_mut().unwrap();
-        writeln!(w, "{c}").unwrap();
-        w.flush().unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["ok"], serde_json::json!(true), "fixture `{c}`: {v}");
-        v
-    }
-
-    fn fill(&mut self, n: usize) {
-        let v = self.cmd(&format!("fill {n}"));
-        assert_eq!(v["opened"].as_u64(), Some(n as u64), "{v}");
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.stdin = None;
-        let _ = self.child.wait();
     }
 }
 
@@ -281,7 +197,7 @@ fn measure(fx: &mut Fixture, rounds: usize) -> Row {
         assert!(d.is_empty(), "fixture changed while idle");
         last = s;
 
-        fx.cmd("change 1");
+        fx.ok("change 1");
         let t = Instant::now();
         let s = proc.snapshot(&last.fds, &mut sockets).unwrap();
         let d = diff(&last.fds, &s.fds);
@@ -388,7 +304,7 @@ fn memory(fx: &mut Fixture, n: usize, ticks: usize) {
     let t = Instant::now();
     for i in 0..ticks {
         if i % 10 == 0 {
-            fx.cmd("change 1");
+            fx.ok("change 1");
         }
         tick(&mut proc, &mut sockets, &mut fds);
         if i + 1 == ticks / 2 {

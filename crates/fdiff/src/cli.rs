@@ -65,9 +65,9 @@ pub enum Command {
     Run(RunArgs),
     /// Watch a built-in leaky program for a few seconds and report: the first thing to try.
     Demo(DemoArgs),
-    /// Test fixture: opens real fds of every kind on request (for tests and benchmarks).
-    #[command(name = "__fixture", hide = true)]
-    Fixture(FixtureCliArgs),
+    /// The leaky program `fdiff demo` watches (hidden).
+    #[command(name = "__demo-child", hide = true)]
+    DemoChild,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -229,20 +229,4 @@ pub struct DemoArgs {
     /// Output format of the report.
     #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
-}
-
-#[derive(Debug, Args)]
-pub struct FixtureCliArgs {
-    /// Work directory (created, and removed on exit).
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
-    /// Start this schedule (repeatable): leak-file RATE, churn LEVEL RATE, …
-    #[arg(long = "run", value_name = "SCHEDULE")]
-    pub schedules: Vec<String>,
-    /// Process name to take.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Soft RLIMIT_NOFILE to set (default: raise it to the hard limit).
-    #[arg(long)]
-    pub limit: Option<u64>,
 }

@@ -118,7 +118,7 @@ pub fn watch_duration(s: &str) -> Result<Duration, Error> {
 /// `s` in single quotes with control and bidi characters escaped: how every outside value
 /// appears in a message, so the message stays one line and cannot drive the terminal.
 pub fn quoted(s: &str) -> String {
-    format!("'{}'", crate::util::escape_control(s))
+    fdiff_core::util::quoted(s)
 }
 
 fn regex(s: &str, flag: &str) -> Result<Regex, Error> {

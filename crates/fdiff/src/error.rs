@@ -1,4 +1,5 @@
-//! The one error type: a single line for the user and the exit code it maps to.
+//! The binary's error: a single line for the user and the exit code it maps to. The exit code
+//! is chosen here, never in `fdiff-core`: a core error is an [`exit_codes::ERROR`].
 
 use crate::exit_codes;
 use std::fmt;
@@ -53,5 +54,11 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<fdiff_core::Error> for Error {
+    fn from(e: fdiff_core::Error) -> Self {
+        Error::failed(e.message)
+    }
+}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,6 +1,6 @@
-//! Fuzz target: arbitrary bytes through fdiff's fdinfo parser (see `fdiff::inputcheck`).
+//! Fuzz target: arbitrary bytes through fdiff's fdinfo parser (see `fdiff_core::inputcheck`).
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = fdiff::inputcheck::fdinfo(data);
+    let _ = fdiff_core::inputcheck::fdinfo(data);
 });

@@ -308,9 +308,10 @@ impl Snapshot {
     }
 }
 
-/// A file entry for tests of later stages.
-#[cfg(test)]
-pub(crate) fn test_file(fd: i32, path: &str, inode: Option<u64>) -> Arc<FdEntry> {
+/// A file entry for tests of later stages (the binary's tests too, through the `test-support`
+/// feature its dev-dependency turns on).
+#[cfg(any(test, feature = "test-support"))]
+pub fn test_file(fd: i32, path: &str, inode: Option<u64>) -> Arc<FdEntry> {
     Arc::new(FdEntry {
         fd,
         target: path.to_owned(),

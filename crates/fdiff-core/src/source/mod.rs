@@ -3,6 +3,7 @@
 
 pub mod live;
 pub mod procinfo;
+pub mod recorder;
 pub mod recording;
 pub mod select;
 pub mod unwatched;

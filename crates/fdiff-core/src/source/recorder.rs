@@ -1,5 +1,9 @@
 //! Recording writer: streams ticks as `fdiff/recording/v1` JSON Lines, flushed every tick, so a
 //! crash or kill -9 loses at most the tick in progress.
+//!
+//! In the core, beside [`super::recording`]: the writer and the reader of one format live in
+//! one crate, so a change to either is tested against the other, and any consumer of the
+//! pipeline (not only the CLI) can record.
 
 use crate::error::Error;
 use crate::snapshot::record::{FULL_EVERY, Header, Line, ProcLine, RECORDING_SCHEMA, TickLine};

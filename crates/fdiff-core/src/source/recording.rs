@@ -6,12 +6,12 @@
 //! cut to sane lengths, and every value quoted in a message is escaped.
 
 use super::{Event, Tick};
-use crate::config::quoted;
 use crate::diff::{apply, diff};
 use crate::error::Error;
 use crate::snapshot::record::{Header, Line, ProcLine, RECORDING_SCHEMA};
 use crate::snapshot::{Detail, FdEntry, ProcId, SNAPSHOT_SCHEMA, Snapshot};
 use crate::util::escape_control;
+use crate::util::quoted;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read};
 use std::sync::Arc;
@@ -591,23 +591,28 @@ fn json_error(name: &str, line: usize, e: &serde_json::Error, what: &str) -> Err
 /// Tick `n` of the recording at `path` (negative counts from the end). A regular file is read
 /// twice when `n` is negative, first to count its ticks, so that memory holds one tick's state
 /// however far from the end `n` is; anything else (a pipe) keeps a ring of the last `-n`.
-pub fn recording_tick(path: &str, n: i64) -> Result<Vec<Snapshot>, Error> {
+/// Warnings go to `warn` as they come, one line each, unescaped (the sink escapes).
+pub fn recording_tick(
+    path: &str,
+    n: i64,
+    warn: &mut dyn FnMut(&str),
+) -> Result<Vec<Snapshot>, Error> {
     let reader = |f| std::io::BufReader::with_capacity(1 << 16, f);
     let f = open(path)?;
     let regular = f.metadata().is_ok_and(|m| m.is_file());
     let mut src = RecordingSource::new(path, reader(f))?;
-    let warn = |src: &mut RecordingSource<_>| {
+    let mut tell = |src: &mut RecordingSource<_>| {
         for w in src.take_warnings() {
-            crate::app::output::warn(&w);
+            warn(&w);
         }
     };
     if n >= 0 || !regular {
         let out = src.snapshots_at(n);
-        warn(&mut src);
+        tell(&mut src);
         return out;
     }
     let total = src.count_ticks()?;
-    warn(&mut src);
+    tell(&mut src);
     let back = n.unsigned_abs();
     if back > total {
         return Err(src.no_tick(n));
@@ -719,17 +724,18 @@ fn snapshot_of(spec: &str, i: usize, text: &str) -> Result<Snapshot, Error> {
 
 /// Load the snapshots named by `spec`: a file written by `fdiff snapshot --format json` (one
 /// object or an array), or `RECORDING.jsonl@N` for tick N of a recording.
-pub fn load_snapshots(spec: &str) -> Result<Vec<Snapshot>, Error> {
+/// Warnings go to `warn`, as in [`recording_tick`].
+pub fn load_snapshots(spec: &str, warn: &mut dyn FnMut(&str)) -> Result<Vec<Snapshot>, Error> {
     if let Some((path, n)) = spec.rsplit_once('@') {
         if let Ok(n) = n.parse::<i64>() {
-            return recording_tick(path, n);
+            return recording_tick(path, n, warn);
         }
     }
     let f =
         std::fs::File::open(spec).map_err(|e| Error::io(&format!("read {}", quoted(spec)), &e))?;
     let (snaps, warnings) = read_snapshots(spec, f)?;
     for w in warnings {
-        crate::app::output::warn(&w);
+        warn(&w);
     }
     Ok(snaps)
 }

@@ -581,3 +581,17 @@ impl ProcTrack {
         self.last_closes.clear();
     }
 }
+
+/// Feed one tick's events to `tracker`: what every consumer of a source does per tick.
+pub fn feed(tracker: &mut Tracker, tick: &crate::source::Tick) {
+    use crate::source::Event;
+    tracker.begin_tick(tick.t);
+    for ev in &tick.events {
+        match ev {
+            Event::First(s) => tracker.first(s),
+            Event::Update { snapshot, delta } => tracker.update(snapshot, delta),
+            Event::Exited { id, at } => tracker.exited(*id, *at),
+        }
+    }
+    tracker.end_tick();
+}

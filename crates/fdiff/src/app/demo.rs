@@ -1,5 +1,6 @@
-//! `fdiff demo`: watch a bundled leaky program (fdiff's own fixture, re-executed) for a few
-//! seconds and report — the one command to try fdiff on a fresh machine.
+//! `fdiff demo`: watch a bundled leaky program (fdiff itself, re-executed as the hidden
+//! `__demo-child`) for a few seconds and report — the one command to try fdiff on a fresh
+//! machine.
 
 use super::output;
 use super::signals::Stop;
@@ -14,9 +15,6 @@ use crate::source::select::Selector;
 use crate::track::TrackOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
-
-/// What the demo program does: leaks of three kinds beside normal churn.
-const SCHEDULES: [&str; 4] = ["leak-file 4", "leak-tcp 2", "leak-eventfd 1", "churn 20 10"];
 
 /// Ends the demo program however the demo ends: closing its stdin makes it clean up and exit.
 struct DemoChild(Option<Child>);
@@ -43,10 +41,7 @@ pub fn run(a: DemoArgs) -> Result<i32, Error> {
     let format = config::format(a.format);
     let exe = std::env::current_exe().map_err(|e| Error::io("find the fdiff executable", &e))?;
     let mut cmd = Command::new(exe);
-    cmd.args(["__fixture", "--name", "leaky-demo", "--limit", "1024"]);
-    for s in SCHEDULES {
-        cmd.args(["--run", s]);
-    }
+    cmd.arg("__demo-child");
     let mut child = DemoChild(Some(
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -111,7 +106,12 @@ pub fn run(a: DemoArgs) -> Result<i32, Error> {
     Ok(exit_codes::OK)
 }
 
-/// The fixture prints `{"ready":true,"pid":N,…}` once its schedules run.
+/// The demo program: `fdiff __demo-child`.
+pub fn child() -> i32 {
+    super::demo_child::run()
+}
+
+/// The program prints `{"ready":true,"pid":N}` once it runs.
 fn wait_ready(child: &mut DemoChild) -> Result<i32, Error> {
     let Some(c) = child.0.as_mut() else {
         return Err(Error::failed("the demo program did not start"));

@@ -2,6 +2,7 @@
 //! into an exit code.
 
 pub mod demo;
+mod demo_child;
 pub mod output;
 pub mod run_cmd;
 pub mod signals;
@@ -38,12 +39,7 @@ where
         Some(Command::Report(a)) => report_cmd(a),
         Some(Command::Run(a)) => run_cmd::run(a),
         Some(Command::Demo(a)) => demo::run(a),
-        Some(Command::Fixture(a)) => Ok(crate::fixture::run(crate::fixture::FixtureArgs {
-            dir: a.dir,
-            schedules: a.schedules,
-            name: a.name,
-            limit: a.limit,
-        })),
+        Some(Command::DemoChild) => Ok(demo::child()),
     }
 }
 
@@ -100,7 +96,7 @@ fn start_source(
     loop {
         match source.start() {
             Ok(()) => return Ok(true),
-            Err(e) if !wait => return Err(e),
+            Err(e) if !wait => return Err(e.into()),
             Err(e) => {
                 let now = std::time::Instant::now();
                 if deadline.is_some_and(|d| now >= d) {
@@ -222,8 +218,8 @@ fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
 
 fn diff_cmd(a: DiffArgs) -> Result<i32, Error> {
     let analysis = config::analysis(&a.analysis)?;
-    let before = load_snapshots(&a.before)?;
-    let after = load_snapshots(&a.after)?;
+    let before = load_snapshots(&a.before, &mut output::warn)?;
+    let after = load_snapshots(&a.after, &mut output::warn)?;
     let d = compare(&before, &after, &analysis.track);
     let ex = exporter(analysis.format, output::stdout_color());
     stdout_write(|w| ex.diff(&d, w))?;

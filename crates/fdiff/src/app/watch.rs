@@ -15,17 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Feed one tick to the tracker: the one step live watching and offline analysis share.
-pub fn feed(tracker: &mut Tracker, tick: &Tick) {
-    tracker.begin_tick(tick.t);
-    for ev in &tick.events {
-        match ev {
-            Event::First(s) => tracker.first(s),
-            Event::Update { snapshot, delta } => tracker.update(snapshot, delta),
-            Event::Exited { id, at } => tracker.exited(*id, *at),
-        }
-    }
-    tracker.end_tick();
-}
+pub use fdiff_core::track::feed;
 
 /// Why a watch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +141,7 @@ pub fn watch<S: Sink>(
         let tick_start = Instant::now();
         let tick = source.next_tick();
         if let Some(e) = source.fatal.take() {
-            return Err(e);
+            return Err(e.into());
         }
         for w in source.warnings.drain(..) {
             notes.warn(w);
@@ -161,7 +151,7 @@ pub fn watch<S: Sink>(
         if let Some(r) = recorder.as_mut() {
             if let Err(e) = r.tick(&tick) {
                 // The watch ends as the recording does, but what it saw is still reported.
-                failed = Some(e);
+                failed = Some(e.into());
                 break Ended::RecordFailed;
             }
         }

@@ -4,7 +4,8 @@
 pub mod human;
 pub mod json;
 pub mod live;
-pub mod record;
+/// The recorder lives in the core, beside the reader of its format.
+pub use fdiff_core::source::recorder as record;
 pub mod table;
 
 use crate::snapshot::Snapshot;

@@ -4,10 +4,8 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::io::Read;
+use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,110 +14,16 @@ pub const FDIFF: &str = env!("CARGO_BIN_EXE_fdiff");
 /// How long any single fdiff invocation may take before the test gives up on it.
 pub const RUN_LIMIT: Duration = Duration::from_secs(40);
 
-/// A running `fdiff __fixture`; dropping it closes its stdin (it then cleans up and exits) and
-/// waits for it, killing it after 3 s.
-pub struct Fixture {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    pub pid: i32,
-    pub dir: PathBuf,
+/// The fixture process and its client live in the fdiff-fixture crate (not in the binary).
+pub use fdiff_fixture::Fixture;
+
+/// The fixture executable's path, for shell command lines.
+pub fn fixture_exe() -> String {
+    fdiff_fixture::exe().display().to_string()
 }
 
-impl Fixture {
-    pub fn new(schedules: &[&str]) -> Fixture {
-        let mut cmd = Command::new(FDIFF);
-        cmd.arg("__fixture");
-        for s in schedules {
-            cmd.args(["--run", s]);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn fdiff __fixture");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("fixture stdout");
-        let (tx, rx) = channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut fx = Fixture {
-            child,
-            stdin,
-            lines: rx,
-            pid: 0,
-            dir: PathBuf::new(),
-        };
-        let ready = fx.read_answer();
-        assert_eq!(
-            ready["ready"],
-            Value::Bool(true),
-            "fixture not ready: {ready}"
-        );
-        fx.pid = ready["pid"].as_i64().expect("ready pid") as i32;
-        fx.dir = PathBuf::from(ready["dir"].as_str().expect("ready dir"));
-        fx
-    }
-
-    fn read_answer(&mut self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the fixture did not answer within 20 s");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("fixture said {line:?}: {e}"))
-    }
-
-    /// Send one command and return its answer.
-    pub fn send(&mut self, command: &str) -> Value {
-        let stdin = self.stdin.as_mut().expect("fixture stdin already closed");
-        writeln!(stdin, "{command}").expect("write to fixture");
-        stdin.flush().expect("flush fixture stdin");
-        self.read_answer()
-    }
-
-    /// Send a command that must succeed.
-    pub fn ok(&mut self, command: &str) -> Value {
-        let v = self.send(command);
-        assert_eq!(v["ok"], Value::Bool(true), "{command}: {v}");
-        v
-    }
-
-    /// Close stdin: the fixture stops its schedules, removes its directory and exits.
-    pub fn close_stdin(&mut self) {
-        drop(self.stdin.take());
-    }
-
-    /// Wait (bounded) for the fixture to exit, reaping it.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(s)) => return Some(s),
-                Ok(None) if Instant::now() < deadline => {
-                    thread::sleep(Duration::from_millis(20));
-                }
-                _ => return None,
-            }
-        }
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.close_stdin();
-        if self.wait_exit(Duration::from_secs(3)).is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+/// The fixture executable's file name: how its processes are recognised by their cmdline.
+pub const FIXTURE_NAME: &str = "fdiff-fixture";
 
 /// A command for the fdiff binary with stdin closed.
 pub fn fdiff_cmd(args: &[&str]) -> Command {
@@ -344,50 +248,6 @@ pub fn wait_for_sigterm_handler(pid: i32) {
             .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
     });
     assert!(caught, "fdiff {pid} never installed its SIGTERM handler");
-}
-
-impl Fixture {
-    /// A fixture started with extra arguments before its schedules (`--name svc`, `--limit N`).
-    pub fn with_args(args: &[&str], schedules: &[&str]) -> Fixture {
-        let mut cmd = Command::new(FDIFF);
-        cmd.arg("__fixture").args(args);
-        for s in schedules {
-            cmd.args(["--run", s]);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn fdiff __fixture");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("fixture stdout");
-        let (tx, rx) = channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut fx = Fixture {
-            child,
-            stdin,
-            lines: rx,
-            pid: 0,
-            dir: PathBuf::new(),
-        };
-        let ready = fx.read_answer();
-        assert_eq!(
-            ready["ready"],
-            Value::Bool(true),
-            "fixture not ready: {ready}"
-        );
-        fx.pid = ready["pid"].as_i64().expect("ready pid") as i32;
-        fx.dir = PathBuf::from(ready["dir"].as_str().expect("ready dir"));
-        fx
-    }
 }
 
 /// Live lines of a table watch: stdout before the report's header.

@@ -1,11 +1,11 @@
-//! Issue 9, fuzzing: every file of the fuzz corpus (`fuzz/corpus/TARGET/`) replayed through the
+//! Issue 9, fuzzing: every file of the fuzz corpus (`crates/fdiff-core/fuzz/corpus/TARGET/`) replayed through the
 //! same checks the fuzz targets run, so a crash the fuzzer once found stays fixed.
 
 use std::path::{Path, PathBuf};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("../fdiff-core/fuzz/corpus")
         .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

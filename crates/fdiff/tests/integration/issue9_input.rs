@@ -275,8 +275,8 @@ const HOSTILE: &str = "\u{1b}[31mX\nFAKE\u{7}";
 #[test]
 fn issue9_hostile_comm_never_reaches_the_terminal() {
     // A zombie of this test process, named with an escape sequence and a newline.
-    let mut z = std::process::Command::new(FDIFF)
-        .args(["__fixture", "--name", HOSTILE])
+    let mut z = fdiff_fixture::client::command()
+        .args(["--name", HOSTILE])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

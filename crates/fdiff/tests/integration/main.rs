@@ -1,4 +1,5 @@
-//! Integration tests of the fdiff binary, driven against `fdiff __fixture` processes.
+//! Integration tests of the fdiff binary, driven against fixture processes (the
+//! `fdiff-fixture` crate).
 
 mod common;
 mod errors;

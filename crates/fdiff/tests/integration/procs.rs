@@ -17,7 +17,10 @@ fn run_sh(extra: &[&str], script: &str) -> std::process::Output {
 /// A fixture that lives about 5 s (long enough for a dozen ticks on a loaded machine): it exits
 /// when the pipe from `sleep` closes.
 fn short_lived_fixture(schedule: &str) -> String {
-    format!("sleep 5 | '{FDIFF}' __fixture --run '{schedule}' > /dev/null")
+    format!(
+        "sleep 5 | '{}' --run '{schedule}' > /dev/null",
+        fixture_exe()
+    )
 }
 
 #[test]
@@ -168,15 +171,15 @@ fn issue4_name_selection_finds_fixtures_but_never_fdiff_itself() {
     }
 }
 
-/// Pids of running processes whose command line contains `__fixture`.
-fn fixture_pids() -> BTreeSet<i32> {
+/// Pids of running demo programs (`fdiff __demo-child`).
+fn demo_child_pids() -> BTreeSet<i32> {
     let mut out = BTreeSet::new();
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
         if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline"))
-            && raw.split(|&b| b == 0).any(|w| w == b"__fixture")
+            && raw.split(|&b| b == 0).any(|w| w == b"__demo-child")
         {
             out.insert(pid);
         }
@@ -201,11 +204,11 @@ fn issue4_demo_reports_a_leak_and_cleans_up() {
     assert!(
         p["cmdline"]
             .as_array()
-            .is_some_and(|a| a.iter().any(|w| w == "__fixture"))
+            .is_some_and(|a| a.iter().any(|w| w == "__demo-child"))
     );
     // The demo program is gone: not running, and its work directory removed.
     assert!(
-        wait_for(Duration::from_secs(3), || !fixture_pids().contains(&pid)),
+        wait_for(Duration::from_secs(3), || !demo_child_pids().contains(&pid)),
         "the demo's fixture {pid} is still running"
     );
     let dirs: BTreeSet<String> = r["groups"]
@@ -234,8 +237,10 @@ fn issue8_process_that_exited_at_its_fd_limit_says_likely_emfile() {
     let report = tmp.path().join("report.json");
     let report_s = report.to_string_lossy().into_owned();
     // Leaks 50 files/s into a limit of 64 (full within about a second), then exits at 4 s.
-    let script =
-        format!("sleep 4 | '{FDIFF}' __fixture --limit 64 --run 'leak-file 50' >/dev/null 2>&1");
+    let script = format!(
+        "sleep 4 | '{}' --limit 64 --run 'leak-file 50' >/dev/null 2>&1",
+        fixture_exe()
+    );
     let rec = tmp.path().join("rec.jsonl");
     let rec_s = rec.to_string_lossy().into_owned();
     let o = run_sh(

@@ -78,7 +78,7 @@ fn issue3_leak_is_told_from_churn_burst_and_pool() {
 
     let p = &r["processes"][0];
     assert_eq!(p["pid"], json!(fx.pid));
-    assert_eq!(p["comm"], json!("fdiff"));
+    assert_eq!(p["comm"], json!(FIXTURE_NAME));
     assert!(
         p["cmdline"]
             .as_array()
