@@ -1,13 +1,14 @@
 //! Test fixture (the `fdiff-fixture` executable): a process that opens real fds of every kind on
 //! request.
 
-use std::ffi::{CString, OsStr, OsString};
+use nix::sys::signal::{SigSet, Signal};
+use std::ffi::{CString, OsStr};
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{SocketAddr, UnixListener};
 use std::path::{Path, PathBuf};
@@ -62,25 +63,14 @@ pub fn run(args: FixtureArgs) -> i32 {
 
     // SIGTERM rather than SIGKILL: the signal thread below then still removes the work
     // directory when the parent dies.
-    // SAFETY: prctl with integer arguments only.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGTERM as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
-    }
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM));
     // Blocked before any thread exists so every thread inherits the mask: a stray SIGUSR1 then
     // queues for the signalfd instead of killing the fixture.
     if let Err(e) = block_usr_signals() {
         eprintln!("fdiff-fixture: cannot block SIGUSR1/SIGUSR2: {e}");
     }
     let term = term_sigset();
-    // SAFETY: `term` is initialised; the old-mask pointer may be null.
-    let term_blocked =
-        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &term, std::ptr::null_mut()) } == 0;
+    let term_blocked = term.thread_block().is_ok();
     set_nofile_limit(args.limit);
 
     let dir = match make_work_dir(args.dir.as_deref()) {
@@ -373,23 +363,6 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
 // ---------------------------------------------------------------------------------------------
 // Low-level openers
 
-fn cvt_fd(r: libc::c_int) -> io::Result<OwnedFd> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        // SAFETY: the syscall just returned this fd, nobody else owns it.
-        Ok(unsafe { OwnedFd::from_raw_fd(r) })
-    }
-}
-
-fn cvt(r: libc::c_int) -> io::Result<()> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 fn cpath(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
@@ -407,104 +380,87 @@ fn create_file(path: &Path, content: &[u8]) -> io::Result<OwnedFd> {
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two fds pipe2 writes.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: both fds are fresh and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
 fn socketpair(ty: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` has room for the two fds socketpair writes.
-    cvt(unsafe { libc::socketpair(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
-    // SAFETY: both fds are fresh and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    Ok(rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::from_raw(ty as u32),
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }
 
 fn eventfd(initval: u32) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall.
-    cvt_fd(unsafe { libc::eventfd(initval, libc::EFD_CLOEXEC) })
+    Ok(rustix::event::eventfd(
+        initval,
+        rustix::event::EventfdFlags::CLOEXEC,
+    )?)
 }
 
-fn epoll(watch: &[RawFd]) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall.
-    let ep = cvt_fd(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-    for &fd in watch {
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: fd as u64,
-        };
-        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
-        cvt(unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })?;
+fn epoll(watch: &[BorrowedFd<'_>]) -> io::Result<OwnedFd> {
+    use rustix::event::epoll;
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+    for fd in watch {
+        let data = epoll::EventData::new_u64(fd.as_raw_fd() as u64);
+        epoll::add(&ep, fd, data, epoll::EventFlags::IN)?;
     }
     Ok(ep)
 }
 
 fn timerfd(interval_secs: i64) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall.
-    let fd = cvt_fd(unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC) })?;
+    use rustix::time::{
+        Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+        timerfd_settime,
+    };
+    let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::CLOEXEC)?;
     if interval_secs > 0 {
-        let ts = libc::timespec {
+        let ts = Timespec {
             tv_sec: interval_secs,
             tv_nsec: 0,
         };
-        let spec = libc::itimerspec {
+        let spec = Itimerspec {
             it_interval: ts,
             it_value: ts,
         };
-        // SAFETY: `spec` is valid; the old-value pointer may be null.
-        cvt(unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) })?;
+        timerfd_settime(&fd, TimerfdTimerFlags::empty(), &spec)?;
     }
     Ok(fd)
 }
 
-fn usr_sigset() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGUSR1);
-        libc::sigaddset(&mut set, libc::SIGUSR2);
-        set
-    }
+fn usr_sigset() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGUSR1);
+    set.add(Signal::SIGUSR2);
+    set
 }
 
 fn block_usr_signals() -> io::Result<()> {
-    let set = usr_sigset();
-    // SAFETY: `set` is initialised; the old-mask pointer may be null.
-    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    if r != 0 {
-        return Err(io::Error::from_raw_os_error(r));
-    }
-    Ok(())
+    Ok(usr_sigset().thread_block()?)
 }
 
-fn term_sigset() -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-            libc::sigaddset(&mut set, sig);
-        }
-        set
+fn term_sigset() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(sig);
     }
+    set
 }
 
 /// Removes the work directory when the fixture is told to terminate.
 ///
 /// A sigwait thread instead of a signal handler: removing a tree is not async-signal-safe, and
 /// unlike signal-hook's self-pipe or a signalfd it costs no fd, so fd counts stay predictable.
-fn spawn_terminator(set: libc::sigset_t, dir: PathBuf) {
+fn spawn_terminator(set: SigSet, dir: PathBuf) {
     let spawned = thread::Builder::new()
         .name("terminator".into())
         .spawn(move || {
-            let mut sig: libc::c_int = 0;
-            // SAFETY: `set` is initialised and blocked in every thread; `sig` is writable.
-            if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            let Ok(sig) = set.wait() else {
                 return;
-            }
+            };
+            let sig = sig as i32;
             // Schedule threads may still be adding files, so one retry covers ENOTEMPTY.
             if fs::remove_dir_all(&dir).is_err() {
                 let _ = fs::remove_dir_all(&dir);
@@ -516,32 +472,33 @@ fn spawn_terminator(set: libc::sigset_t, dir: PathBuf) {
     }
 }
 
+/// nix, not rustix: rustix has no signalfd.
 fn signalfd_usr() -> io::Result<OwnedFd> {
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
     block_usr_signals()?;
-    let set = usr_sigset();
-    // SAFETY: `set` is initialised.
-    cvt_fd(unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) })
+    Ok(SignalFd::with_flags(&usr_sigset(), SfdFlags::SFD_CLOEXEC)?.into())
 }
 
 fn inotify_watching(dir: &Path) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall.
-    let fd = cvt_fd(unsafe { libc::inotify_init1(libc::IN_CLOEXEC) })?;
-    let c = cpath(dir)?;
-    let mask = libc::IN_CREATE | libc::IN_DELETE | libc::IN_MODIFY;
-    // SAFETY: `c` is a valid NUL-terminated path.
-    cvt(unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) })?;
+    use rustix::fs::inotify;
+    let fd = inotify::init(inotify::CreateFlags::CLOEXEC)?;
+    let mask =
+        inotify::WatchFlags::CREATE | inotify::WatchFlags::DELETE | inotify::WatchFlags::MODIFY;
+    inotify::add_watch(&fd, dir, mask)?;
     Ok(fd)
 }
 
 fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: plain syscall; the result is an fd or -1.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
-    cvt_fd(r as libc::c_int)
+    let pid = rustix::process::Pid::from_raw(pid)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    Ok(rustix::process::pidfd_open(
+        pid,
+        rustix::process::PidfdFlags::empty(),
+    )?)
 }
 
 fn memfd(name: &std::ffi::CStr, size: usize) -> io::Result<OwnedFd> {
-    // SAFETY: `name` is NUL-terminated.
-    let fd = cvt_fd(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)?;
     let mut f = fs::File::from(fd);
     f.write_all(&vec![b'm'; size])?;
     Ok(f.into())
@@ -557,9 +514,10 @@ fn tcp_pair(listener: &TcpListener) -> io::Result<(TcpStream, TcpStream)> {
     Ok((client, server))
 }
 
+/// Asked of /proc without an fd of its own (this runs at EMFILE) and without borrowing a raw
+/// fd number, which would take `unsafe`.
 fn is_fd_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD on any integer is harmless.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+    fs::symlink_metadata(format!("/proc/self/fd/{fd}")).is_ok()
 }
 
 /// Number of open fds, not counting the one used to list them.
@@ -606,18 +564,8 @@ fn make_work_dir(dir: Option<&Path>) -> io::Result<PathBuf> {
                 .filter(|t| !t.is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/tmp"));
-            let mut template = base
-                .join("fdiff-fixture-XXXXXX")
-                .into_os_string()
-                .into_vec();
-            template.push(0);
-            // SAFETY: `template` is a writable NUL-terminated buffer that mkdtemp edits in place.
-            let p = unsafe { libc::mkdtemp(template.as_mut_ptr().cast()) };
-            if p.is_null() {
-                return Err(io::Error::last_os_error());
-            }
-            template.pop();
-            PathBuf::from(OsString::from_vec(template))
+            // nix: rustix has no mkdtemp.
+            nix::unistd::mkdtemp(&base.join("fdiff-fixture-XXXXXX"))?
         }
     };
     // Canonical so that reported paths match what readlink(/proc/PID/fd/N) shows.
@@ -705,8 +653,14 @@ fn open_kinds(dir: &Path) -> io::Result<(KindFds, Map<String, Value>)> {
 
     let p = dir.join("fifo");
     let c = cpath(&p)?;
-    // SAFETY: `c` is a valid NUL-terminated path.
-    if let Err(e) = cvt(unsafe { libc::mkfifo(c.as_ptr(), 0o600) })
+    if let Err(e) = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        c.as_c_str(),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .map_err(io::Error::from)
         && e.kind() != io::ErrorKind::AlreadyExists
     {
         return Err(e);
@@ -820,7 +774,13 @@ fn open_kinds(dir: &Path) -> io::Result<(KindFds, Map<String, Value>)> {
 
     let mut tfd = [ev_raw, pipe_r_raw];
     tfd.sort_unstable();
-    put(&mut held, "epoll", epoll(&tfd)?, json!({"tfd": tfd}));
+    let watched: Vec<BorrowedFd<'_>> = held
+        .iter()
+        .filter(|f| tfd.contains(&f.as_raw_fd()))
+        .map(|f| f.as_fd())
+        .collect();
+    let ep = epoll(&watched)?;
+    put(&mut held, "epoll", ep, json!({"tfd": tfd}));
 
     put(
         &mut held,
@@ -1148,8 +1108,7 @@ fn run_schedule(id: u64, sched: Schedule, sh: Arc<Shared>, stop: Arc<AtomicBool>
 /// F_DUPFD rather than dup2: another thread may have grabbed `want` in the meantime, and dup2
 /// would silently close that thread's fd.
 fn move_to(fd: OwnedFd, want: RawFd) -> OwnedFd {
-    // SAFETY: F_DUPFD returns a fresh fd >= `want` or -1.
-    match cvt_fd(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, want) }) {
+    match rustix::io::fcntl_dupfd_cloexec(&fd, want) {
         Ok(dup) if dup.as_raw_fd() == want => dup,
         _ => fd,
     }
@@ -1161,8 +1120,9 @@ fn end_worker(mut child: std::process::Child, kill: bool) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;
     // One or the other: both at once would race two cleanups of the worker's directory.
     if kill {
-        // SAFETY: plain kill(2) on our own unreaped child.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
     } else {
         drop(child.stdin.take());
     }
@@ -1532,8 +1492,10 @@ impl Fixture {
     }
 
     fn netns_spoof(&mut self) -> Result<Value, String> {
-        // SAFETY: plain syscall; it moves only the calling (main) thread.
-        cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) }).map_err(|e| format!("unshare: {e}"))?;
+        // nix: rustix's unshare is `unsafe` (it can unshare the file table under std's feet);
+        // a network namespace cannot.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("unshare: {e}"))?;
         let (v, fds) = unix_set(&self.shared.dir, "spoof", true).map_err(|e| format!("{e}"))?;
         self.retained.extend(fds);
         Ok(v)
@@ -1542,8 +1504,8 @@ impl Fixture {
     fn netns_thread(&mut self) -> Result<Value, String> {
         let dir = self.shared.dir.clone();
         let (v, fds) = thread::spawn(move || -> Result<(Value, Vec<OwnedFd>), String> {
-            // SAFETY: plain syscall; it moves only this thread, which ends right after.
-            cvt(unsafe { libc::unshare(libc::CLONE_NEWNET) })
+            // Moves only this thread, which ends right after.
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
                 .map_err(|e| format!("unshare: {e}"))?;
             unix_set(&dir, "thread", false).map_err(|e| format!("{e}"))
         })
@@ -1710,7 +1672,7 @@ mod tests {
         fs::read_link(format!("/proc/self/fd/{fd}"))
             .expect("test setup")
             .into_os_string()
-            .into_vec()
+            .into_encoded_bytes()
     }
 
     #[test]

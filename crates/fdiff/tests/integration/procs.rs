@@ -144,7 +144,7 @@ fn issue4_name_selection_finds_fixtures_but_never_fdiff_itself() {
     let a = Fixture::new(&["churn 3 7"]);
     let b = Fixture::new(&["churn 3 7"]);
     for args in [
-        &["snapshot", "--name", "^fdiff$", "--format", "json"][..],
+        &["snapshot", "--name", "^fdiff", "--format", "json"][..],
         &[
             "snapshot",
             "--name",
@@ -218,7 +218,7 @@ fn issue4_demo_reports_a_leak_and_cleans_up() {
         .flat_map(|g| g["examples"].as_array().cloned().unwrap_or_default())
         .filter_map(|e| {
             let e = e.as_str()?;
-            let i = e.find("/fdiff-fixture-")?;
+            let i = e.find("/fdiff-demo-")?;
             let end = e[i + 1..].find('/').map_or(e.len(), |j| i + 1 + j);
             Some(e[..end].to_owned())
         })

@@ -236,7 +236,7 @@ fn issue2_snapshot_table_has_one_line_per_fd() {
         "one line per fd plus two header lines:\n{text}"
     );
     assert!(
-        lines[0].starts_with(&format!("pid {pid} (fdiff): ")),
+        lines[0].starts_with(&format!("pid {pid} ({FIXTURE_NAME}): ")),
         "{}",
         lines[0]
     );
