@@ -106,12 +106,26 @@ impl Fixture {
         for s in schedules {
             cmd.args(["--run", s]);
         }
+        Fixture::spawn(cmd)
+    }
+
+    /// A fixture started through a wrapper command (`prefix… fdiff-fixture`), e.g. as another
+    /// user or in new namespaces; the wrapper must exec it, so that its pid is the fixture's.
+    pub fn wrapped(prefix: &[&str]) -> Fixture {
+        let (prog, rest) = prefix.split_first().expect("a wrapper command");
+        let mut cmd = Command::new(prog);
+        cmd.args(rest).arg(exe());
+        Fixture::spawn(cmd)
+    }
+
+    /// Start `cmd` (which runs the fixture) and wait for its ready line.
+    pub fn spawn(mut cmd: Command) -> Fixture {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", exe().display()));
+            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("fixture stdout");
         let (tx, rx) = channel();
