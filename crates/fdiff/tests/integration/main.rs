@@ -3,6 +3,7 @@
 
 mod common;
 mod errors;
+mod issue10_layout;
 mod issue8_pools;
 mod issue9_fuse;
 mod issue9_fuzz;
