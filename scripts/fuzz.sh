@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Fuzz fdiff's readers of outside input for a bounded time each: the recording reader, the
-# snapshot-file reader and the fdinfo parser (targets in fuzz/, checks in src/inputcheck.rs).
+# snapshot-file reader and the fdinfo parser (targets in crates/fdiff-core/fuzz/, checks in
+# crates/fdiff-core/src/inputcheck.rs).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60 s, every target)
 #
 # cargo-fuzz drives libFuzzer, which needs unstable compiler flags (sanitizers, coverage passes).
 # With no nightly toolchain the stable one is used with RUSTC_BOOTSTRAP=1, which enables them.
-# New inputs that reach new code go to fuzz/corpus/TARGET/ (ignored by git, except seed-*);
-# a crash is saved under fuzz/artifacts/TARGET/ and ends the run with a failure: copy it into
-# fuzz/corpus/TARGET/seed-NAME so `cargo test issue9_fuzz` replays it from then on.
+# New inputs that reach new code go to crates/fdiff-core/fuzz/corpus/TARGET/ (ignored by git, except seed-*);
+# a crash is saved under crates/fdiff-core/fuzz/artifacts/TARGET/ and ends the run with a failure:
+# copy it into crates/fdiff-core/fuzz/corpus/TARGET/seed-NAME so `cargo test issue9_fuzz` replays it from then on.
 set -euo pipefail
 
 secs="${1:-60}"
@@ -18,7 +19,7 @@ if [ "${#targets[@]}" -eq 0 ]; then
     targets=(recording snapshot_file fdinfo)
 fi
 
-cd "$(dirname "$0")/../fuzz"
+cd "$(dirname "$0")/../crates/fdiff-core/fuzz"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz.sh: installing cargo-fuzz" >&2
@@ -41,7 +42,7 @@ for t in "${targets[@]}"; do
     if ! cargo "${toolchain[@]}" fuzz run -O "$t" "corpus/$t" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=1048576 \
         -print_final_stats=1; then
-        echo "fuzz.sh: $t found a failure: see fuzz/artifacts/$t/" >&2
+        echo "fuzz.sh: $t found a failure: see crates/fdiff-core/fuzz/artifacts/$t/" >&2
         status=1
     fi
 done
