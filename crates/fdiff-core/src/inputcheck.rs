@@ -26,8 +26,9 @@ fn assert_one_line(what: &str, text: &str) {
 }
 
 fn check_error(what: &str, e: &Error) {
-    assert!(!e.message.is_empty(), "{what}: an empty error message");
-    assert_one_line(what, &e.message);
+    let message = e.to_string();
+    assert!(!message.is_empty(), "{what}: an empty error message");
+    assert_one_line(what, &message);
 }
 
 /// Read `data` as a recording, track its ticks and hand the report to `render` as `fdiff

@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn bad_values_are_usage_errors_naming_the_value() {
         let e = pid("abc").unwrap_err();
-        assert_eq!(e.code, crate::exit_codes::USAGE);
+        assert_eq!(e.code, crate::exit_codes::Exit::Usage);
         assert!(e.message.contains("'abc'"));
         assert!(pid("-3").is_err());
         assert_eq!(pid("42").unwrap(), 42);

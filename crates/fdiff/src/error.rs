@@ -1,44 +1,39 @@
-//! The binary's error: a single line for the user and the exit code it maps to. The exit code
-//! is chosen here, never in `fdiff-core`: a core error is an [`exit_codes::ERROR`].
+//! The binary's error: a single line for the user and the [`Exit`] it maps to. The exit code
+//! is chosen here, never in `fdiff-core`: a core error is an [`Exit::Error`].
 
-use crate::exit_codes;
+use crate::exit_codes::Exit;
 use std::fmt;
 
 /// An error that ends fdiff: printed as `fdiff: MESSAGE`, exiting with `code`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Error {
     pub message: String,
-    pub code: i32,
+    pub code: Exit,
+    /// The core's typed error this one came from, if any (for callers that tell variants
+    /// apart; the message is its line).
+    pub core: Option<fdiff_core::Error>,
 }
 
 impl Error {
     pub fn failed(message: impl Into<String>) -> Self {
-        Error {
-            message: message.into(),
-            code: exit_codes::ERROR,
-        }
+        Error::with_code(message, Exit::Error)
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
-        Error {
-            message: message.into(),
-            code: exit_codes::USAGE,
-        }
+        Error::with_code(message, Exit::Usage)
     }
 
-    pub fn with_code(message: impl Into<String>, code: i32) -> Self {
+    pub fn with_code(message: impl Into<String>, code: Exit) -> Self {
         Error {
             message: message.into(),
             code,
+            core: None,
         }
     }
 
     /// Stdout was closed by its reader: not an error, nothing more to print.
     pub fn broken_pipe() -> Self {
-        Error {
-            message: String::new(),
-            code: exit_codes::OK,
-        }
+        Error::with_code(String::new(), Exit::Ok)
     }
 
     /// An I/O failure on `what` (a file name, "stdout", …).
@@ -53,11 +48,22 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.core
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
+/// Every error of the pipeline exits 1: which variant it is changes the line, not the code.
 impl From<fdiff_core::Error> for Error {
     fn from(e: fdiff_core::Error) -> Self {
-        Error::failed(e.message)
+        Error {
+            message: e.to_string(),
+            code: Exit::Error,
+            core: Some(e),
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 use std::io::Write;
 
 fn main() {
-    let code = match fdiff::app::run(std::env::args_os()) {
-        Ok(code) => code,
+    let exit = match fdiff::app::run(std::env::args_os()) {
+        Ok(exit) => exit,
         Err(e) => {
             if !e.message.is_empty() {
                 // The last line of defence: whatever a message quotes, it prints as one line
@@ -15,5 +15,5 @@ fn main() {
             e.code
         }
     };
-    std::process::exit(code);
+    std::process::exit(exit.code());
 }

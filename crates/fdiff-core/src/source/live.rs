@@ -37,32 +37,27 @@ pub enum ProcError {
     Io {
         pid: i32,
         what: &'static str,
-        err: String,
+        err: Errno,
     },
 }
 
 impl ProcError {
-    /// The one line the user sees.
+    /// The typed error of the core (whose line is what the user sees).
     pub fn into_error(self) -> Error {
         match self {
-            ProcError::NoSuchProcess { pid } => Error::failed(format!(
-                "no process with pid '{pid}': check the pid with 'ps -p {pid}'"
-            )),
-            ProcError::PermissionDenied { pid, comm } => {
-                let who = comm.map(|c| format!(" ({c})")).unwrap_or_default();
-                Error::failed(format!(
-                    "permission denied reading the fds of pid '{pid}'{who}: run fdiff as the same user, \
-                     as root, or with CAP_SYS_PTRACE{}",
-                    ptrace_hint()
-                ))
-            }
-            ProcError::Zombie { pid, comm } => Error::failed(format!(
-                "pid '{pid}' ({comm}) is a zombie: it has exited and holds no fds; its parent has not reaped it yet"
-            )),
-            ProcError::Gone => Error::failed("the process exited"),
-            ProcError::Io { pid, what, err } => {
-                Error::failed(format!("cannot read {what} of pid '{pid}': {err}"))
-            }
+            ProcError::NoSuchProcess { pid } => Error::NoSuchProcess { pid },
+            ProcError::PermissionDenied { pid, comm } => Error::PermissionDenied {
+                pid,
+                comm,
+                hint: ptrace_hint(),
+            },
+            ProcError::Zombie { pid, comm } => Error::Zombie { pid, comm },
+            ProcError::Gone => Error::Exited { pid: None },
+            ProcError::Io { pid, what, err } => Error::ProcessIo {
+                pid,
+                what,
+                source: err.into(),
+            },
         }
     }
 }
@@ -727,11 +722,7 @@ fn read_stat(at: BorrowedFd<'_>, pid: i32, buf: &mut Vec<u8>) -> Result<Option<S
 }
 
 fn io_err(pid: i32, what: &'static str, e: Errno) -> ProcError {
-    ProcError::Io {
-        pid,
-        what,
-        err: e.to_string(),
-    }
+    ProcError::Io { pid, what, err: e }
 }
 
 /// Unix time in seconds, with fraction.
@@ -782,7 +773,7 @@ impl LiveSource {
     pub fn start(&mut self) -> Result<(), Error> {
         let me = std::process::id() as i32;
         if self.selector.pids.contains(&me) {
-            return Err(Error::failed(format!(
+            return Err(Error::selection(format!(
                 "pid '{me}' is this fdiff itself: fdiff never watches itself"
             )));
         }
@@ -793,7 +784,7 @@ impl LiveSource {
         self.started = true;
         if self.procs.is_empty() {
             self.unwatched.clear_pending();
-            return Err(Error::failed(self.nothing_readable()));
+            return Err(Error::selection(self.nothing_readable()));
         }
         self.unwatched.take_warnings(&mut self.warnings, false);
         Ok(())
@@ -805,7 +796,7 @@ impl LiveSource {
         // Past the budget an open would take fds the watched processes need for their reads.
         if self.procs.len() >= self.budget {
             if explicit {
-                return Err(Error::failed(format!(
+                return Err(Error::selection(format!(
                     "pid '{pid}' cannot be watched: fdiff's own fd limit has no room left for it; \
                      raise the hard limit (ulimit -Hn, prlimit or LimitNOFILE=)"
                 )));
@@ -823,9 +814,7 @@ impl LiveSource {
             }
             Err(e) if explicit => return Err(e.into_error()),
             Err(ProcError::PermissionDenied { pid, comm }) => self.unwatched.refused(pid, comm),
-            Err(ProcError::Io { err, .. }) if err == Errno::MFILE.to_string() => {
-                self.unwatched.over_limit(pid)
-            }
+            Err(ProcError::Io { err, .. }) if err == Errno::MFILE => self.unwatched.over_limit(pid),
             Err(_) => {}
         }
         Ok(())
@@ -947,8 +936,7 @@ impl LiveSource {
                             unwatched.refused(pid, comm);
                         } else {
                             let e = ProcError::PermissionDenied { pid, comm };
-                            warnings
-                                .push(format!("{}; treating it as gone", e.into_error().message));
+                            warnings.push(format!("{}; treating it as gone", e.into_error()));
                         }
                     }
                     events.push(Event::Exited {
@@ -975,12 +963,12 @@ impl LiveSource {
                     return Err(e.into_error());
                 }
                 Err(ProcError::PermissionDenied { pid, comm }) => self.unwatched.refused(pid, comm),
-                Err(e) => self.warnings.push(e.into_error().message),
+                Err(e) => self.warnings.push(e.into_error().to_string()),
             }
         }
         if out.is_empty() && self.unwatched.refused_count() > 0 {
             self.unwatched.clear_pending();
-            return Err(Error::failed(self.nothing_readable()));
+            return Err(Error::selection(self.nothing_readable()));
         }
         self.unwatched.take_warnings(&mut self.warnings, false);
         Ok(out)

@@ -9,18 +9,19 @@ use crate::error::Error;
 use crate::snapshot::record::{FULL_EVERY, Header, Line, ProcLine, RECORDING_SCHEMA, TickLine};
 use crate::source::{Event, Tick};
 use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 pub struct Recorder<W: Write> {
     out: BufWriter<W>,
-    name: String,
+    name: PathBuf,
     ticks: u64,
     /// Each process's name as last written, so a delta carries it only after an exec.
     comms: std::collections::HashMap<crate::snapshot::ProcId, String>,
 }
 
 impl Recorder<std::fs::File> {
-    pub fn create(path: &str, interval_secs: f64, started_at: f64) -> Result<Self, Error> {
-        let f = create_output(std::path::Path::new(path))?;
+    pub fn create(path: &Path, interval_secs: f64, started_at: f64) -> Result<Self, Error> {
+        let f = create_output(path)?;
         Recorder::new(f, path, interval_secs, started_at)
     }
 }
@@ -49,7 +50,7 @@ pub fn create_output(path: &std::path::Path) -> Result<std::fs::File, Error> {
                 let flags = rustix::fs::fcntl_getfl(&f)
                     .and_then(|fl| rustix::fs::fcntl_setfl(&f, fl - rustix::fs::OFlags::NONBLOCK))
                     .map_err(std::io::Error::from);
-                flags.map_err(|e| Error::io(&format!("open '{shown}'"), &e))?;
+                flags.map_err(|e| Error::io("open", path, e))?;
                 return Ok(f);
             }
             Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
@@ -60,16 +61,21 @@ pub fn create_output(path: &std::path::Path) -> Result<std::fs::File, Error> {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            Err(e) => return Err(Error::io(&format!("create '{shown}'"), &e)),
+            Err(e) => return Err(Error::io("create", path, e)),
         }
     }
 }
 
 impl<W: Write> Recorder<W> {
-    pub fn new(w: W, name: &str, interval_secs: f64, started_at: f64) -> Result<Self, Error> {
+    pub fn new(
+        w: W,
+        name: impl AsRef<Path>,
+        interval_secs: f64,
+        started_at: f64,
+    ) -> Result<Self, Error> {
         let mut r = Recorder {
             out: BufWriter::with_capacity(1 << 16, w),
-            name: name.to_owned(),
+            name: name.as_ref().to_owned(),
             ticks: 0,
             comms: std::collections::HashMap::new(),
         };
@@ -141,6 +147,6 @@ impl<W: Write> Recorder<W> {
             .map_err(std::io::Error::from)
             .and_then(|()| self.out.write_all(b"\n"))
             .and_then(|()| self.out.flush());
-        res.map_err(|e| Error::io(&format!("write the recording '{}'", self.name), &e))
+        res.map_err(|e| Error::io("write the recording", &self.name, e))
     }
 }

@@ -14,6 +14,7 @@ use crate::util::escape_control;
 use crate::util::quoted;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Longest recording line read: a tick of 100,000 fds is ~25 MiB; past this a line is damage
@@ -228,6 +229,8 @@ impl OrderFaults {
 /// Reads ticks from a recording, one line at a time.
 pub struct RecordingSource<R: BufRead> {
     name: String,
+    /// The file, for the typed errors; `name` is how messages show it.
+    path: PathBuf,
     reader: R,
     /// 1-based number of the line last read.
     lineno: usize,
@@ -249,9 +252,12 @@ pub struct RecordingSource<R: BufRead> {
 
 impl<R: BufRead> RecordingSource<R> {
     /// Open a recording; fails on an empty file or a header that is not a recording's.
-    pub fn new(name: &str, reader: R) -> Result<Self, Error> {
+    pub fn new(path: impl AsRef<Path>, reader: R) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let name = &*path.to_string_lossy();
         let mut src = RecordingSource {
             name: name.to_owned(),
+            path: path.to_owned(),
             reader,
             lineno: 0,
             buf: Vec::new(),
@@ -272,9 +278,10 @@ impl<R: BufRead> RecordingSource<R> {
         let qname = quoted(name);
         loop {
             let Some(_) = src.next_line()? else {
-                return Err(Error::failed(format!(
-                    "{qname} is empty: it holds no recording"
-                )));
+                return Err(Error::malformed(
+                    path,
+                    format!("{qname} is empty: it holds no recording"),
+                ));
             };
             if src.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -286,15 +293,21 @@ impl<R: BufRead> RecordingSource<R> {
                     return Ok(src);
                 }
                 Ok(Line::Header(h)) => {
-                    return Err(Error::failed(format!(
-                        "{qname} line {i}: schema {} is not supported (expected '{RECORDING_SCHEMA}')",
-                        quoted(&h.schema)
-                    )));
+                    return Err(Error::malformed(
+                        path,
+                        format!(
+                            "{qname} line {i}: schema {} is not supported (expected '{RECORDING_SCHEMA}')",
+                            quoted(&h.schema)
+                        ),
+                    ));
                 }
                 Ok(Line::Tick(_)) => {
-                    return Err(Error::failed(format!(
-                        "{qname} line {i}: the recording has no header line (was its start cut off?)"
-                    )));
+                    return Err(Error::malformed(
+                        path,
+                        format!(
+                            "{qname} line {i}: the recording has no header line (was its start cut off?)"
+                        ),
+                    ));
                 }
                 Err(e) => {
                     return Err(json_error(
@@ -311,19 +324,22 @@ impl<R: BufRead> RecordingSource<R> {
     /// Read the next line into `buf`: `Some(last)`, or `None` at the end.
     fn next_line(&mut self) -> Result<Option<bool>, Error> {
         let r = read_line(&mut self.reader, &mut self.buf, MAX_LINE)
-            .map_err(|e| Error::io(&format!("read {}", quoted(&self.name)), &e))?;
+            .map_err(|e| Error::io("read", &self.path, e))?;
         match r {
             LineRead::Eof => Ok(None),
             LineRead::Line { last } => {
                 self.lineno += 1;
                 Ok(Some(last))
             }
-            LineRead::TooLong => Err(Error::failed(format!(
-                "{} line {}: the line is longer than {} MiB: not a recording written by 'fdiff --record' (or damaged)",
-                quoted(&self.name),
-                self.lineno + 1,
-                MAX_LINE >> 20
-            ))),
+            LineRead::TooLong => Err(Error::malformed(
+                &self.path,
+                format!(
+                    "{} line {}: the line is longer than {} MiB: not a recording written by 'fdiff --record' (or damaged)",
+                    quoted(&self.name),
+                    self.lineno + 1,
+                    MAX_LINE >> 20
+                ),
+            )),
         }
     }
 
@@ -365,10 +381,10 @@ impl<R: BufRead> RecordingSource<R> {
             let tl = match serde_json::from_slice::<Line>(&self.buf) {
                 Ok(Line::Tick(t)) => t,
                 Ok(Line::Header(_)) => {
-                    return Err(Error::failed(format!(
-                        "{} line {lineno}: a second header line",
-                        quoted(&self.name)
-                    )));
+                    return Err(Error::malformed(
+                        &self.path,
+                        format!("{} line {lineno}: a second header line", quoted(&self.name)),
+                    ));
                 }
                 // A crash mid-write leaves a cut last line: lose that tick, keep the rest.
                 Err(e) if last && (e.is_eof() || e.is_syntax()) => {
@@ -467,10 +483,13 @@ impl<R: BufRead> RecordingSource<R> {
                 } => {
                     let id = ProcId { pid, start_time };
                     let Some(prev) = self.state.get(&id) else {
-                        return Err(Error::failed(format!(
-                            "{} line {lineno}: a delta for pid {pid} whose full snapshot is missing",
-                            quoted(&self.name)
-                        )));
+                        return Err(Error::malformed(
+                            &self.path,
+                            format!(
+                                "{} line {lineno}: a delta for pid {pid} whose full snapshot is missing",
+                                quoted(&self.name)
+                            ),
+                        ));
                     };
                     let mut cut = cap_entries(&mut opened);
                     for e in &mut errors {
@@ -580,12 +599,15 @@ fn tick_snapshots(t: Tick) -> Vec<Snapshot> {
 
 fn json_error(name: &str, line: usize, e: &serde_json::Error, what: &str) -> Error {
     // serde's text quotes the offending value (an unknown `kind`, say) as it was.
-    Error::failed(format!(
-        "{} line {line}, column {}: not {what}: {}",
-        quoted(name),
-        e.column(),
-        escape_control(&e.to_string())
-    ))
+    Error::malformed(
+        name,
+        format!(
+            "{} line {line}, column {}: not {what}: {}",
+            quoted(name),
+            e.column(),
+            escape_control(&e.to_string())
+        ),
+    )
 }
 
 /// Tick `n` of the recording at `path` (negative counts from the end). A regular file is read
@@ -598,7 +620,7 @@ pub fn recording_tick(
     warn: &mut dyn FnMut(&str),
 ) -> Result<Vec<Snapshot>, Error> {
     let reader = |f| std::io::BufReader::with_capacity(1 << 16, f);
-    let f = open(path)?;
+    let f = open(Path::new(path))?;
     let regular = f.metadata().is_ok_and(|m| m.is_file());
     let mut src = RecordingSource::new(path, reader(f))?;
     let mut tell = |src: &mut RecordingSource<_>| {
@@ -617,7 +639,7 @@ pub fn recording_tick(
     if back > total {
         return Err(src.no_tick(n));
     }
-    let mut again = RecordingSource::new(path, reader(open(path)?))?;
+    let mut again = RecordingSource::new(path, reader(open(Path::new(path))?))?;
     match again.snapshots_at_index(total - back)? {
         Some(s) => Ok(s),
         // The file changed between the two reads (a recording still being written).
@@ -698,27 +720,36 @@ fn snapshot_of(spec: &str, i: usize, text: &str) -> Result<Snapshot, Error> {
         Ok(Schema { schema: Some(v) }) => v.to_string(),
         Ok(Schema { schema: None }) => String::new(),
         Err(_) => {
-            return Err(Error::failed(format!(
-                "{}: snapshot {i} is not a JSON object: not a snapshot written by 'fdiff snapshot --format json'",
-                quoted(spec)
-            )));
+            return Err(Error::malformed(
+                spec,
+                format!(
+                    "{}: snapshot {i} is not a JSON object: not a snapshot written by 'fdiff snapshot --format json'",
+                    quoted(spec)
+                ),
+            ));
         }
     };
     if schema != SNAPSHOT_SCHEMA {
         let mut shown = schema;
         cap(&mut shown, 200);
-        return Err(Error::failed(format!(
-            "{}: snapshot {i} has schema {}, expected '{SNAPSHOT_SCHEMA}'",
-            quoted(spec),
-            quoted(&shown)
-        )));
+        return Err(Error::malformed(
+            spec,
+            format!(
+                "{}: snapshot {i} has schema {}, expected '{SNAPSHOT_SCHEMA}'",
+                quoted(spec),
+                quoted(&shown)
+            ),
+        ));
     }
     serde_json::from_str::<Snapshot>(text).map_err(|e| {
-        Error::failed(format!(
-            "{}: snapshot {i} is malformed: {}",
-            quoted(spec),
-            escape_control(&e.to_string())
-        ))
+        Error::malformed(
+            spec,
+            format!(
+                "{}: snapshot {i} is malformed: {}",
+                quoted(spec),
+                escape_control(&e.to_string())
+            ),
+        )
     })
 }
 
@@ -731,8 +762,7 @@ pub fn load_snapshots(spec: &str, warn: &mut dyn FnMut(&str)) -> Result<Vec<Snap
             return recording_tick(path, n, warn);
         }
     }
-    let f =
-        std::fs::File::open(spec).map_err(|e| Error::io(&format!("read {}", quoted(spec)), &e))?;
+    let f = std::fs::File::open(spec).map_err(|e| Error::io("read", spec, e))?;
     let (snaps, warnings) = read_snapshots(spec, f)?;
     for w in warnings {
         warn(&w);
@@ -753,18 +783,17 @@ pub fn read_snapshots<R: Read>(spec: &str, f: R) -> Result<(Vec<Snapshot>, Vec<S
     );
     // Past leading whitespace, the first bytes tell an empty file, a recording or an array.
     let head = loop {
-        let b = r
-            .fill_buf()
-            .map_err(|e| Error::io(&format!("read {q}"), &e))?;
+        let b = r.fill_buf().map_err(|e| Error::io("read", spec, e))?;
         if b.is_empty() {
-            return Err(Error::failed(format!("{q} is empty: it holds no snapshot")));
+            return Err(Error::malformed(
+                spec,
+                format!("{q} is empty: it holds no snapshot"),
+            ));
         }
         match b.iter().position(|c| !c.is_ascii_whitespace()) {
             Some(i) => {
                 r.consume(i);
-                break r
-                    .fill_buf()
-                    .map_err(|e| Error::io(&format!("read {q}"), &e))?;
+                break r.fill_buf().map_err(|e| Error::io("read", spec, e))?;
             }
             None => {
                 let n = b.len();
@@ -774,21 +803,27 @@ pub fn read_snapshots<R: Read>(spec: &str, f: R) -> Result<(Vec<Snapshot>, Vec<S
     };
     // A recording given without @N: say how to pick a tick.
     if head.starts_with(b"{\"type\":\"header\"") {
-        return Err(Error::failed(format!(
-            "{q} is a recording: name one of its ticks, e.g. '{}@0' or '{}@-1'",
-            escape_control(spec),
-            escape_control(spec)
-        )));
+        return Err(Error::malformed(
+            spec,
+            format!(
+                "{q} is a recording: name one of its ticks, e.g. '{}@0' or '{}@-1'",
+                escape_control(spec),
+                escape_control(spec)
+            ),
+        ));
     }
     let array = head.starts_with(b"[");
     let mut de = serde_json::Deserializer::from_reader(r);
     let not_snapshot = |e: serde_json::Error| {
-        Error::failed(format!(
-            "{q} line {}, column {}: not a snapshot written by 'fdiff snapshot --format json': {}",
-            e.line(),
-            e.column(),
-            escape_control(&e.to_string())
-        ))
+        Error::malformed(
+            spec,
+            format!(
+                "{q} line {}, column {}: not a snapshot written by 'fdiff snapshot --format json': {}",
+                e.line(),
+                e.column(),
+                escape_control(&e.to_string())
+            ),
+        )
     };
     let mut out = Vec::new();
     let mut capped = false;
@@ -827,8 +862,8 @@ pub fn read_snapshots<R: Read>(spec: &str, f: R) -> Result<(Vec<Snapshot>, Vec<S
     Ok((out, warnings))
 }
 
-pub fn open(path: &str) -> Result<std::fs::File, Error> {
-    std::fs::File::open(path).map_err(|e| Error::io(&format!("open {}", quoted(path)), &e))
+pub fn open(path: &Path) -> Result<std::fs::File, Error> {
+    std::fs::File::open(path).map_err(|e| Error::io("open", path, e))
 }
 
 #[cfg(test)]

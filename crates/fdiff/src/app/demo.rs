@@ -8,7 +8,7 @@ use super::watch::{self, WatchOptions};
 use crate::cli::DemoArgs;
 use crate::config::{self, Analysis, Timing};
 use crate::error::Error;
-use crate::exit_codes;
+use crate::exit_codes::Exit;
 use crate::report::{Format, exporter};
 use crate::source::live::LiveSource;
 use crate::source::select::Selector;
@@ -35,7 +35,7 @@ impl Drop for DemoChild {
     }
 }
 
-pub fn run(a: DemoArgs) -> Result<i32, Error> {
+pub fn run(a: DemoArgs) -> Result<Exit, Error> {
     let duration = config::watch_duration(&a.duration)?;
     let interval = config::interval(&a.interval)?;
     let format = config::format(a.format);
@@ -103,7 +103,7 @@ pub fn run(a: DemoArgs) -> Result<i32, Error> {
         "\nNext: point fdiff at your own process with 'fdiff --pid PID', or at a worker pool with \
          'fdiff --name NAME --children'.",
     );
-    Ok(exit_codes::OK)
+    Ok(Exit::Ok)
 }
 
 /// The demo program: `fdiff __demo-child`.

@@ -11,7 +11,7 @@ pub mod watch;
 use crate::cli::{Cli, Command, DiffArgs, ReportArgs, SnapshotArgs, WatchArgs};
 use crate::config;
 use crate::error::Error;
-use crate::exit_codes;
+use crate::exit_codes::Exit;
 use crate::report::{Format, exporter, exporter_with};
 use crate::source::live::LiveSource;
 use crate::source::recording::{RecordingSource, load_snapshots, open};
@@ -23,7 +23,7 @@ use std::io::Write;
 use watch::{WatchOptions, feed};
 
 /// Run fdiff with these arguments (the first is the program name); returns the exit code.
-pub fn run<I, T>(args: I) -> Result<i32, Error>
+pub fn run<I, T>(args: I) -> Result<Exit, Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -39,12 +39,12 @@ where
         Some(Command::Report(a)) => report_cmd(a),
         Some(Command::Run(a)) => run_cmd::run(a),
         Some(Command::Demo(a)) => demo::run(a),
-        Some(Command::DemoChild) => Ok(demo::child()),
+        Some(Command::DemoChild) => Ok(Exit::Command(demo::child())),
     }
 }
 
 /// Help and version go to stdout with success; a usage error becomes one line and exit 2.
-fn clap_error(e: clap::Error) -> Result<i32, Error> {
+fn clap_error(e: clap::Error) -> Result<Exit, Error> {
     use clap::error::ErrorKind;
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -53,13 +53,13 @@ fn clap_error(e: clap::Error) -> Result<i32, Error> {
                 .lock()
                 .write_all(text.as_bytes())
                 .map_err(|e| output::write_err(e, "stdout"))?;
-            Ok(exit_codes::OK)
+            Ok(Exit::Ok)
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = std::io::stderr()
                 .lock()
                 .write_all(e.render().to_string().as_bytes());
-            Ok(exit_codes::USAGE)
+            Ok(Exit::Usage)
         }
         _ => {
             let text = e.render().to_string();
@@ -102,7 +102,7 @@ fn start_source(
                 if deadline.is_some_and(|d| now >= d) {
                     return Err(Error::failed(format!(
                         "{} within --duration {}",
-                        e.message.trim_end_matches(WAIT_HINT),
+                        e.to_string().trim_end_matches(WAIT_HINT),
                         humantime::format_duration(duration.unwrap_or_default()),
                     )));
                 }
@@ -119,7 +119,7 @@ fn start_source(
 /// The end of the no-match line that suggests --wait, which a --wait run has used already.
 const WAIT_HINT: &str = " (use --wait to wait for one)";
 
-fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
+fn watch_cmd(a: WatchArgs) -> Result<Exit, Error> {
     if !config::has_selection(&a.select) {
         return Err(Error::usage(
             "nothing to watch: give --pid PID or --name REGEX (or try 'fdiff demo')",
@@ -133,7 +133,7 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
     let mut source = LiveSource::new(selector);
     let waiting = std::time::Instant::now();
     if !start_source(&mut source, a.select.wait, &stop, timing.duration)? {
-        return Ok(exit_codes::OK);
+        return Ok(Exit::Ok);
     }
     timing.duration = timing.duration.map(|d| d.saturating_sub(waiting.elapsed()));
     let opts = WatchOptions {
@@ -154,11 +154,11 @@ fn watch_cmd(a: WatchArgs) -> Result<i32, Error> {
     Ok(leak_code(&w.report, a.watch.fail_on_leak))
 }
 
-fn leak_code(report: &Report, fail_on_leak: bool) -> i32 {
+fn leak_code(report: &Report, fail_on_leak: bool) -> Exit {
     if fail_on_leak && report.leaking {
-        exit_codes::LEAK
+        Exit::Leak
     } else {
-        exit_codes::OK
+        Exit::Ok
     }
 }
 
@@ -184,7 +184,7 @@ pub fn write_unwatched(report: &Report, w: &mut dyn Write) -> std::io::Result<()
     Ok(())
 }
 
-fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
+fn snapshot_cmd(a: SnapshotArgs) -> Result<Exit, Error> {
     if !config::has_selection(&a.select) {
         return Err(Error::usage(
             "nothing to snapshot: give --pid PID or --name REGEX",
@@ -195,7 +195,7 @@ fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
     unwatched::raise_fd_limit();
     let mut source = LiveSource::new(selector);
     if !start_source(&mut source, a.select.wait, &stop, None)? {
-        return Ok(exit_codes::OK);
+        return Ok(Exit::Ok);
     }
     let snaps = source.snapshot_all()?;
     for w in source.warnings.drain(..) {
@@ -211,23 +211,26 @@ fn snapshot_cmd(a: SnapshotArgs) -> Result<i32, Error> {
     stdout_write(|w| ex.snapshots(&snaps, w))?;
     // What was read is printed, but a snapshot that is missing processes is not a success.
     match source.over_limit() {
-        0 => Ok(exit_codes::OK),
+        0 => Ok(Exit::Ok),
         n => Err(Error::failed(unwatched::limit_message(n))),
     }
 }
 
-fn diff_cmd(a: DiffArgs) -> Result<i32, Error> {
+fn diff_cmd(a: DiffArgs) -> Result<Exit, Error> {
     let analysis = config::analysis(&a.analysis)?;
     let before = load_snapshots(&a.before, &mut output::warn)?;
     let after = load_snapshots(&a.after, &mut output::warn)?;
     let d = compare(&before, &after, &analysis.track);
     let ex = exporter(analysis.format, output::stdout_color());
     stdout_write(|w| ex.diff(&d, w))?;
-    Ok(exit_codes::OK)
+    Ok(Exit::Ok)
 }
 
 /// Re-analyse a recording: the same tracker, fed the same ticks.
-pub fn analyse_recording(path: &str, analysis: &config::Analysis) -> Result<Report, Error> {
+pub fn analyse_recording(
+    path: &std::path::Path,
+    analysis: &config::Analysis,
+) -> Result<Report, Error> {
     let f = open(path)?;
     let mut src = RecordingSource::new(path, std::io::BufReader::with_capacity(1 << 16, f))?;
     let mut tracker = Tracker::new(analysis.track.clone(), src.interval_secs());
@@ -239,15 +242,16 @@ pub fn analyse_recording(path: &str, analysis: &config::Analysis) -> Result<Repo
     }
     if tracker.ticks() == 0 {
         return Err(Error::failed(format!(
-            "'{path}' holds no tick: nothing to analyse"
+            "{} holds no tick: nothing to analyse",
+            crate::util::quoted(&path.to_string_lossy())
         )));
     }
     Ok(tracker.report())
 }
 
-fn report_cmd(a: ReportArgs) -> Result<i32, Error> {
+fn report_cmd(a: ReportArgs) -> Result<Exit, Error> {
     let analysis = config::analysis(&a.analysis)?;
-    let report = analyse_recording(&a.recording.to_string_lossy(), &analysis)?;
+    let report = analyse_recording(&a.recording, &analysis)?;
     render_report(&report, analysis.format, a.verbose)?;
     Ok(leak_code(&report, a.fail_on_leak))
 }

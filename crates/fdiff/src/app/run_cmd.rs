@@ -7,7 +7,7 @@ use super::watch::{self, WatchOptions};
 use crate::cli::RunArgs;
 use crate::config;
 use crate::error::Error;
-use crate::exit_codes;
+use crate::exit_codes::Exit;
 use crate::report::exporter_with;
 use crate::source::live::LiveSource;
 use crate::source::select::Selector;
@@ -17,7 +17,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 
-pub fn run(a: RunArgs) -> Result<i32, Error> {
+pub fn run(a: RunArgs) -> Result<Exit, Error> {
     let timing = config::timing(&a.watch.timing)?;
     let analysis = config::analysis(&a.watch.analysis)?;
     let Some((prog, args)) = a.command.split_first() else {
@@ -119,9 +119,9 @@ pub fn run(a: RunArgs) -> Result<i32, Error> {
     if let Some(e) = watched.failed {
         return Err(e);
     }
-    let code = status.map_or(exit_codes::ERROR, status_code);
-    Ok(if a.watch.fail_on_leak && report.leaking && code == 0 {
-        exit_codes::LEAK
+    let code = status.map_or(Exit::Error, status_code);
+    Ok(if a.watch.fail_on_leak && report.leaking && code.is_ok() {
+        Exit::Leak
     } else {
         code
     })
@@ -144,11 +144,11 @@ fn wait_forwarding(child: &mut Child, stop: &Stop) -> Option<ExitStatus> {
 }
 
 /// A shell's convention: the exit code, or 128 + the signal that killed it.
-pub fn status_code(s: ExitStatus) -> i32 {
+pub fn status_code(s: ExitStatus) -> Exit {
     match (s.code(), s.signal()) {
-        (Some(c), _) => c,
-        (None, Some(sig)) => 128 + sig,
-        (None, None) => exit_codes::ERROR,
+        (Some(c), _) => Exit::Command(c),
+        (None, Some(sig)) => Exit::Command(128 + sig),
+        (None, None) => Exit::Error,
     }
 }
 
@@ -195,9 +195,9 @@ fn cannot_start(prog: &OsStr, e: &std::io::Error) -> Error {
 }
 
 /// A shell's 127: the command (or what it needs to run) does not exist.
-const CANNOT_FIND: i32 = exit_codes::CANNOT_START;
+const CANNOT_FIND: Exit = Exit::CannotStart;
 /// A shell's 126: found, but it cannot be executed.
-const CANNOT_EXECUTE: i32 = 126;
+const CANNOT_EXECUTE: Exit = Exit::CannotExecute;
 
 /// The file exec would run for `prog`: itself when it names a path, else the first match on
 /// $PATH, as execvp looks.

@@ -120,11 +120,7 @@ pub fn watch<S: Sink>(
     let interval = opts.timing.interval;
     let mut tracker = Tracker::new(opts.analysis.track.clone(), interval.as_secs_f64());
     let mut recorder = match &opts.record {
-        Some(p) => Some(Recorder::create(
-            &p.to_string_lossy(),
-            interval.as_secs_f64(),
-            now_secs(),
-        )?),
+        Some(p) => Some(Recorder::create(p, interval.as_secs_f64(), now_secs())?),
         None => None,
     };
     let keep_waiting = opts.keep_waiting
