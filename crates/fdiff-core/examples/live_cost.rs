@@ -32,7 +32,7 @@ fn main() {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += interval;
         let t = Instant::now();
-        let tick = source.next_tick();
+        let tick = source.next_tick().unwrap();
         feed(&mut tracker, &tick);
         ticks.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();

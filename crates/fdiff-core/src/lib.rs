@@ -7,9 +7,10 @@
 pub mod diff;
 pub mod error;
 pub mod inputcheck;
+pub mod pipeline;
 pub mod snapshot;
 pub mod source;
 pub mod track;
 pub mod util;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, Warning};

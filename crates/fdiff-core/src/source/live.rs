@@ -3,7 +3,7 @@
 
 use super::unwatched::Tally;
 use super::{Event, Tick};
-use crate::error::Error;
+use crate::error::{Error, Warning};
 use crate::snapshot::classify::{Class, classify};
 use crate::snapshot::file::{FileStat, decode_memfd, decode_path};
 use crate::snapshot::socket::SocketDecoder;
@@ -744,9 +744,9 @@ pub struct LiveSource {
     /// Most processes fdiff's own fd limit has room for.
     budget: usize,
     /// Things the user should know (a process that could not be read), printed by the caller.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// An error that ends the watch (a process named with --pid turned out unreadable).
-    pub fatal: Option<Error>,
+    fatal: Option<Error>,
 }
 
 struct Watched {
@@ -887,7 +887,8 @@ impl LiveSource {
     }
 
     /// Take one tick: snapshot every watched process, pick up new ones, notice exits.
-    pub fn next_tick(&mut self) -> Tick {
+    /// Fails when a process named with --pid turns out unreadable at its first read.
+    pub fn next_tick(&mut self) -> Result<Tick, Error> {
         let t = now_secs();
         if self.selector.is_dynamic() && self.started {
             let watched: Vec<i32> = self.procs.iter().map(|w| w.proc.id().pid).collect();
@@ -936,7 +937,10 @@ impl LiveSource {
                             unwatched.refused(pid, comm);
                         } else {
                             let e = ProcError::PermissionDenied { pid, comm };
-                            warnings.push(format!("{}; treating it as gone", e.into_error()));
+                            warnings.push(Warning::Process {
+                                pid: Some(pid),
+                                message: format!("{}; treating it as gone", e.into_error()),
+                            });
                         }
                     }
                     events.push(Event::Exited {
@@ -948,7 +952,10 @@ impl LiveSource {
             }
         });
         self.unwatched.take_warnings(&mut self.warnings, true);
-        Tick { t, events }
+        match self.fatal.take() {
+            Some(e) => Err(e),
+            None => Ok(Tick { t, events }),
+        }
     }
 
     /// Take one snapshot of every selected process (for `fdiff snapshot`). A process named
@@ -963,7 +970,13 @@ impl LiveSource {
                     return Err(e.into_error());
                 }
                 Err(ProcError::PermissionDenied { pid, comm }) => self.unwatched.refused(pid, comm),
-                Err(e) => self.warnings.push(e.into_error().to_string()),
+                Err(e) => {
+                    let e = e.into_error();
+                    self.warnings.push(Warning::Process {
+                        pid: e.pid(),
+                        message: e.to_string(),
+                    });
+                }
             }
         }
         if out.is_empty() && self.unwatched.refused_count() > 0 {

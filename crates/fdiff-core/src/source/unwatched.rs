@@ -2,6 +2,7 @@
 //! fdiff's own fd limit — counted by reason, so the user hears each reason once, not once per
 //! process, and the report says how many were left out and why.
 
+use crate::error::Warning;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -104,7 +105,8 @@ impl Tally {
     /// What the user has not been told yet, one line per reason however many processes.
     /// `with_limit`: also the fd-limit shortfall, which `fdiff snapshot` says as its error
     /// instead.
-    pub fn take_warnings(&mut self, out: &mut Vec<String>, with_limit: bool) {
+    pub fn take_warnings(&mut self, out: &mut Vec<Warning>, with_limit: bool) {
+        let mut say = |message: String| out.push(Warning::Unwatched { message });
         match self.new_refused.len() {
             _ if self.warned_refused => {}
             0 => {}
@@ -114,11 +116,11 @@ impl Tally {
                     .as_deref()
                     .map(|c| format!(" ({})", crate::util::escape_control(c)))
                     .unwrap_or_default();
-                out.push(format!(
+                say(format!(
                     "pid {pid}{who} matches but its fds cannot be read: permission denied ({PERMISSION_HINT})"
                 ));
             }
-            n => out.push(format!(
+            n => say(format!(
                 "{n} matching processes could not be read: permission denied ({PERMISSION_HINT})"
             )),
         }
@@ -129,7 +131,7 @@ impl Tally {
         }
         if self.new_over_limit > 0 && !self.warned_limit {
             self.warned_limit = true;
-            out.push(limit_message(self.new_over_limit));
+            say(limit_message(self.new_over_limit));
         }
         self.new_over_limit = 0;
     }

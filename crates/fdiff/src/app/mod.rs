@@ -3,6 +3,7 @@
 
 pub mod demo;
 mod demo_child;
+mod observers;
 pub mod output;
 pub mod run_cmd;
 pub mod signals;
@@ -16,11 +17,11 @@ use crate::report::{Format, exporter, exporter_with};
 use crate::source::live::LiveSource;
 use crate::source::recording::{RecordingSource, load_snapshots, open};
 use crate::source::unwatched;
-use crate::track::{Report, Tracker, compare::compare};
+use crate::track::{Report, compare::compare};
 use clap::Parser;
 use std::ffi::OsString;
 use std::io::Write;
-use watch::{WatchOptions, feed};
+use watch::WatchOptions;
 
 /// Run fdiff with these arguments (the first is the program name); returns the exit code.
 pub fn run<I, T>(args: I) -> Result<Exit, Error>
@@ -199,7 +200,7 @@ fn snapshot_cmd(a: SnapshotArgs) -> Result<Exit, Error> {
     }
     let snaps = source.snapshot_all()?;
     for w in source.warnings.drain(..) {
-        output::warn(&w);
+        output::warn(&w.to_string());
     }
     if snaps.is_empty() {
         return Err(Error::failed(
@@ -226,27 +227,29 @@ fn diff_cmd(a: DiffArgs) -> Result<Exit, Error> {
     Ok(Exit::Ok)
 }
 
-/// Re-analyse a recording: the same tracker, fed the same ticks.
+/// Re-analyse a recording: the same pipeline as a watch, with the recording as its source.
 pub fn analyse_recording(
     path: &std::path::Path,
     analysis: &config::Analysis,
 ) -> Result<Report, Error> {
+    use fdiff_core::pipeline::{self, NoControl, Plan};
     let f = open(path)?;
     let mut src = RecordingSource::new(path, std::io::BufReader::with_capacity(1 << 16, f))?;
-    let mut tracker = Tracker::new(analysis.track.clone(), src.interval_secs());
-    while let Some(tick) = src.next_tick()? {
-        feed(&mut tracker, &tick);
-    }
-    for w in src.take_warnings() {
-        output::warn(&w);
-    }
-    if tracker.ticks() == 0 {
+    let tracker = pipeline::tracker(analysis.track.clone(), src.interval_secs());
+    let run = pipeline::run(
+        &mut src,
+        &Plan::to_the_end(),
+        tracker,
+        &mut [&mut observers::WarnAtOnce],
+        &mut NoControl,
+    )?;
+    if run.tracker.ticks() == 0 {
         return Err(Error::failed(format!(
             "{} holds no tick: nothing to analyse",
             crate::util::quoted(&path.to_string_lossy())
         )));
     }
-    Ok(tracker.report())
+    Ok(run.tracker.report())
 }
 
 fn report_cmd(a: ReportArgs) -> Result<Exit, Error> {

@@ -1,35 +1,25 @@
-//! The watch loop: tick after tick from a live source into the tracker, the recording and the
-//! live lines, until a duration, a count, a signal or the processes' exit ends it.
+//! A watch: the core's run loop over a live source, with the binary's observers (the
+//! recorder, live lines, warnings on stderr) assembled from the command line.
 
+use super::observers::{Control, Warnings};
 use super::output;
 use super::signals::Stop;
 use crate::config::{Analysis, Timing};
 use crate::error::Error;
 use crate::report::Format;
-use crate::report::live::{LiveLines, Sink};
+use crate::report::live::LiveLines;
 use crate::report::record::Recorder;
 use crate::source::live::{LiveSource, now_secs};
-use crate::source::{Event, Tick};
-use crate::track::{ProcessReport, Report, Tracker};
+use crate::track::{ProcessReport, Report};
+use fdiff_core::pipeline::{self, Observer, Plan};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Feed one tick to the tracker: the one step live watching and offline analysis share.
 pub use fdiff_core::track::feed;
 
 /// Why a watch ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
-    Duration,
-    Count,
-    Signal(i32),
-    /// Every watched process exited.
-    Exited,
-    /// The caller's own condition (the command of `fdiff run` exited).
-    Caller,
-    /// The recording could not be written (a full disk): see [`Watched::failed`].
-    RecordFailed,
-}
+pub use fdiff_core::pipeline::Ended;
 
 pub struct WatchOptions {
     pub timing: Timing,
@@ -74,8 +64,9 @@ impl LiveTo {
 /// them up and goes on to the report.
 const LIVE_DRAIN: Duration = Duration::from_millis(250);
 
-/// [`watch`] with its live lines sent to `to`, colored as that stream allows, through a
-/// queue that drops lines rather than stall the watch.
+/// Watch `source`: the recording (with --record), live lines sent to `to` through a queue
+/// that drops lines rather than stall the watch, and warnings on stderr that never block it.
+/// `done` is asked after every tick whether the caller wants to stop.
 pub fn watch_to(
     source: &mut LiveSource,
     opts: &WatchOptions,
@@ -83,195 +74,73 @@ pub fn watch_to(
     stop: &Stop,
     done: impl FnMut() -> bool,
 ) -> Result<Watched, Error> {
-    let (stream, color) = match to {
-        LiveTo::Nowhere => {
-            return watch::<Vec<String>>(source, opts, None, stop, done);
-        }
-        LiveTo::Stdout => (output::Stream::Stdout, output::stdout_color()),
-        LiveTo::Stderr => (output::Stream::Stderr, output::stderr_color()),
-    };
-    let queue = output::LiveQueue::start(stream, output::LIVE_QUEUE_LINES);
-    let mut live = LiveLines::new(
-        queue,
-        color,
-        output::screen_lines(stream == output::Stream::Stdout),
-        opts.verbose,
-    );
-    let res = watch(source, opts, Some(&mut live), stop, done);
-    let dropped = live.into_sink().finish(LIVE_DRAIN);
-    if dropped > 0 && output::stderr_writable() {
-        output::warn(&format!(
-            "live output is not being read; dropped {} lines",
-            crate::report::human::count(dropped)
-        ));
-    }
-    res
-}
-
-/// Run the watch. `live` gets the per-tick lines (None with --quiet). `done` is asked after
-/// every tick whether the caller wants to stop.
-pub fn watch<S: Sink>(
-    source: &mut LiveSource,
-    opts: &WatchOptions,
-    mut live: Option<&mut LiveLines<S>>,
-    stop: &Stop,
-    mut done: impl FnMut() -> bool,
-) -> Result<Watched, Error> {
     let interval = opts.timing.interval;
-    let mut tracker = Tracker::new(opts.analysis.track.clone(), interval.as_secs_f64());
     let mut recorder = match &opts.record {
         Some(p) => Some(Recorder::create(p, interval.as_secs_f64(), now_secs())?),
         None => None,
     };
-    let keep_waiting = opts.keep_waiting
-        || (source.is_dynamic() && (opts.timing.duration.is_some() || opts.timing.count.is_some()));
-    let start = Instant::now();
-    let mut pace = Pace::default();
-    let mut notes = output::Notes::default();
-    let mut failed = None;
-    let mut n: u64 = 0;
-    // The caller's condition held (run's command exited): one more tick, at once, so the
-    // report sees the exit instead of the process as it was before.
-    let mut closing = false;
-    let ended = loop {
-        let tick_start = Instant::now();
-        let tick = source.next_tick();
-        if let Some(e) = source.fatal.take() {
-            return Err(e.into());
-        }
-        for w in source.warnings.drain(..) {
-            notes.warn(w);
-        }
-        notes.flush();
-        feed(&mut tracker, &tick);
-        if let Some(r) = recorder.as_mut() {
-            if let Err(e) = r.tick(&tick) {
-                // The watch ends as the recording does, but what it saw is still reported.
-                failed = Some(e.into());
-                break Ended::RecordFailed;
-            }
-        }
-        if let Some(l) = live.as_deref_mut() {
-            l.tick(&tick, &tracker);
-        }
-        n += 1;
-        pace.tick(tick_start, interval, &tick, &mut notes);
-        if closing {
-            break Ended::Caller;
-        }
-        if let Some(s) = stop.signal() {
-            break Ended::Signal(s);
-        }
-        if done() {
-            closing = true;
-            continue;
-        }
-        if opts.timing.count.is_some_and(|c| n >= c) {
-            break Ended::Count;
-        }
-        if opts
-            .timing
-            .duration
-            .is_some_and(|d| start.elapsed() + interval / 100 >= d)
-        {
-            break Ended::Duration;
-        }
-        if source.live() == 0 && !keep_waiting {
-            if let Some(l) = live.as_deref_mut() {
-                l.line("every watched process has exited: the watch ends");
-            }
-            break Ended::Exited;
-        }
-        // Ticks keep to a fixed grid; a tick that overran skips the slots it missed.
-        let k = (start.elapsed().as_nanos() / interval.as_nanos().max(1)) as u32 + 1;
-        let mut deadline = start + interval * k;
-        if let Some(d) = opts.timing.duration {
-            deadline = deadline.min(start + d);
-        }
-        stop.sleep_until(deadline);
-        if let Some(s) = stop.signal() {
-            break Ended::Signal(s);
-        }
+    let stream = match to {
+        LiveTo::Nowhere => None,
+        LiveTo::Stdout => Some((output::Stream::Stdout, output::stdout_color())),
+        LiveTo::Stderr => Some((output::Stream::Stderr, output::stderr_color())),
     };
-    pace.finish(interval, &mut notes);
-    notes.flush();
-    Ok(Watched {
-        report: tracker.report(),
-        ended,
-        failed,
-    })
-}
-
-/// Ticks taken slower than asked: said once, when it is clear.
-#[derive(Default)]
-struct Pace {
-    first: Option<Instant>,
-    last: Option<Instant>,
-    ticks: u32,
-    fds: usize,
-    said: bool,
-}
-
-/// Intervals measured before judging the pace during the watch (a slower watch is judged at
-/// its end), and how much slower than asked is "behind".
-const PACE_TICKS: u32 = 5;
-const PACE_SLACK: f64 = 1.5;
-
-impl Pace {
-    fn tick(&mut self, at: Instant, interval: Duration, tick: &Tick, notes: &mut output::Notes) {
-        self.first.get_or_insert(at);
-        self.last = Some(at);
-        self.ticks += 1;
-        self.fds = tick
-            .events
-            .iter()
-            .map(|e| match e {
-                Event::First(s) | Event::Update { snapshot: s, .. } => s.fds.len(),
-                Event::Exited { .. } => 0,
-            })
-            .sum();
-        if self.ticks > PACE_TICKS {
-            self.judge(interval, notes);
-        }
+    let mut live = stream.map(|(stream, color)| {
+        LiveLines::new(
+            output::LiveQueue::start(stream, output::LIVE_QUEUE_LINES),
+            color,
+            output::screen_lines(stream == output::Stream::Stdout),
+            opts.verbose,
+        )
+    });
+    let mut warnings = Warnings::default();
+    // The recorder first: a tick it failed to write is not shown as if it were recorded.
+    let mut observers: Vec<&mut dyn Observer> = Vec::with_capacity(3);
+    if let Some(r) = recorder.as_mut() {
+        observers.push(r);
     }
-
-    /// The end of the watch: a watch too slow to reach [`PACE_TICKS`] is judged on what it had.
-    fn finish(&mut self, interval: Duration, notes: &mut output::Notes) {
-        if self.ticks >= 3 {
-            self.judge(interval, notes);
-        }
+    if let Some(l) = live.as_mut() {
+        observers.push(l);
     }
-
-    fn judge(&mut self, interval: Duration, notes: &mut output::Notes) {
-        let (Some(first), Some(last)) = (self.first, self.last) else {
-            return;
-        };
-        if self.said || self.ticks < 2 {
-            return;
-        }
-        let achieved = (last - first).as_secs_f64() / f64::from(self.ticks - 1);
-        if achieved > interval.as_secs_f64() * PACE_SLACK {
-            self.said = true;
-            notes.warn(format!(
-                "ticks fall behind: asked for every {}, achieved every {} over {} fds; \
-                 try a longer --interval",
-                interval_text(interval),
-                interval_text(Duration::from_secs_f64(achieved)),
-                crate::report::human::count(self.fds as u64)
+    observers.push(&mut warnings);
+    let res = watch(source, opts, &mut observers, stop, done);
+    drop(observers);
+    if let Some(l) = live {
+        let dropped = l.into_sink().finish(LIVE_DRAIN);
+        if dropped > 0 && output::stderr_writable() {
+            output::warn(&format!(
+                "live output is not being read; dropped {} lines",
+                crate::report::human::count(dropped)
             ));
         }
     }
+    res
 }
 
-/// 10ms, 250ms, 1.5s: as a user writes an interval.
-fn interval_text(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms < 1000.0 {
-        format!("{}ms", ms.round() as u64)
-    } else {
-        let s = format!("{:.2}", ms / 1000.0);
-        format!("{}s", s.trim_end_matches('0').trim_end_matches('.'))
-    }
+/// Run the watch with these observers.
+pub fn watch(
+    source: &mut LiveSource,
+    opts: &WatchOptions,
+    observers: &mut [&mut dyn Observer],
+    stop: &Stop,
+    done: impl FnMut() -> bool,
+) -> Result<Watched, Error> {
+    let plan = Plan {
+        interval: opts.timing.interval,
+        duration: opts.timing.duration,
+        count: opts.timing.count,
+        keep_waiting: opts.keep_waiting,
+    };
+    let tracker = pipeline::tracker(
+        opts.analysis.track.clone(),
+        opts.timing.interval.as_secs_f64(),
+    );
+    let mut control = Control { stop, done };
+    let run = pipeline::run(source, &plan, tracker, observers, &mut control)?;
+    Ok(Watched {
+        report: run.tracker.report(),
+        ended: run.ended,
+        failed: run.failed.map(Error::from),
+    })
 }
 
 /// What /proc tells of a process at once (name, start, limit), for a command that may exit
