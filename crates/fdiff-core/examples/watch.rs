@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tracker = Tracker::new(TrackOptions::default(), interval.as_secs_f64());
     let end = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < end && source.live() > 0 {
-        feed(&mut tracker, &source.next_tick());
+        feed(&mut tracker, &source.next_tick()?);
         std::thread::sleep(interval);
     }
 
