@@ -23,7 +23,8 @@ impl Drop for DemoChild {
     fn drop(&mut self) {
         if let Some(mut c) = self.0.take() {
             drop(c.stdin.take());
-            for _ in 0..100 {
+            // Up to 5 s to remove its files (a loaded machine is slow), then it is killed.
+            for _ in 0..250 {
                 if let Ok(Some(_)) = c.try_wait() {
                     return;
                 }

@@ -8,7 +8,12 @@ use std::io::{BufRead, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Held by the main loop while it acts and by the cleanup for good: the cleanup must not race
+/// a file being created in the directory it removes (that left the directory behind).
+static ACTING: Mutex<()> = Mutex::new(());
 
 /// The soft RLIMIT_NOFILE the program runs under, so the report can predict when it hits it.
 const LIMIT: u64 = 1024;
@@ -135,6 +140,8 @@ pub fn run() -> i32 {
         while matches!(stdin.read_line(&mut line), Ok(n) if n > 0) {
             line.clear();
         }
+        // Never released: once it is held, the main loop stops before its next action.
+        let _held = ACTING.lock();
         remove(&cleanup);
         std::process::exit(0);
     });
@@ -147,6 +154,7 @@ pub fn run() -> i32 {
         said: false,
     };
     for _ in 0..CHURN_LEVEL {
+        let _acting = ACTING.lock();
         if let Err(e) = p.act(Action::Churn) {
             p.note(&e);
         }
@@ -174,6 +182,7 @@ pub fn run() -> i32 {
             .unwrap_or((0, start));
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         done[i] += 1;
+        let _acting = ACTING.lock();
         if let Err(e) = p.act(SCHEDULE[i].0) {
             p.note(&e);
         }

@@ -198,11 +198,13 @@ fn issue9_wait_ends_at_the_duration() {
     assert!(line.contains("no process matches"), "{line}");
     // A match that turns up during the wait is watched for what is left of the duration.
     let dir = temp_dir("wait");
-    let prog = dir.join("fdiffwaiti9");
+    // A name of this test process's own: another run of the suite on the machine is not a match.
+    let name = unique_name("fdwait");
+    let prog = dir.join(&name);
     std::fs::copy("/bin/sleep", &prog).expect("copy sleep");
     let w = spawn_fdiff(&[
         "--name",
-        "^fdiffwaiti9$",
+        &format!("^{name}$"),
         "--wait",
         "--duration",
         "3s",
@@ -448,19 +450,14 @@ fn issue9_unreadable_matches_are_counted_and_folded() {
     let dir = temp_dir("perm");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let only_root = named_sleepers(&dir, "fdiffpermi9", 3, 0);
-    let mixed = named_sleepers(&dir, "fdiffmixedi9", 4, 1);
+    let (perm, mixed_name) = (unique_name("fdperm"), unique_name("fdmixd"));
+    let (perm_rx, mixed_rx) = (format!("^{perm}$"), format!("^{mixed_name}$"));
+    let only_root = named_sleepers(&dir, &perm, 3, 0);
+    let mixed = named_sleepers(&dir, &mixed_name, 4, 1);
     let as_nobody = |args: &[&str]| fdiff_limited(args, None, Some(NOBODY));
-    let none = as_nobody(&["snapshot", "--name", "^fdiffpermi9$"]);
-    let none_watch = as_nobody(&["--name", "^fdiffpermi9$", "--duration", "1s"]);
-    let some = as_nobody(&[
-        "--name",
-        "^fdiffmixedi9$",
-        "--duration",
-        "1s",
-        "--format",
-        "json",
-    ]);
+    let none = as_nobody(&["snapshot", "--name", &perm_rx]);
+    let none_watch = as_nobody(&["--name", &perm_rx, "--duration", "1s"]);
+    let some = as_nobody(&["--name", &mixed_rx, "--duration", "1s", "--format", "json"]);
     let all = as_nobody(&["--name", ".", "--duration", "1s", "--format", "json"]);
     for c in only_root.into_iter().chain(mixed) {
         end(c);
@@ -494,4 +491,11 @@ fn issue9_unreadable_matches_are_counted_and_folded() {
         .filter(|l| l.contains("permission denied"))
         .count();
     assert_eq!(denied, 1, "folded: {}", show(&all));
+}
+
+/// A process name (at most 15 bytes, the kernel's comm) that only this test process uses.
+fn unique_name(prefix: &str) -> String {
+    let mut n = format!("{prefix}{}", std::process::id());
+    n.truncate(15);
+    n
 }
