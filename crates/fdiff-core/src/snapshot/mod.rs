@@ -2,7 +2,9 @@
 
 pub mod anon;
 pub mod classify;
+pub(crate) mod decode;
 pub mod describe;
+pub(crate) mod fdio;
 pub mod file;
 pub mod model;
 pub mod record;
