@@ -1,14 +1,14 @@
 //! The fuzz checks of `fdiff_core::inputcheck`, rendering every result the way the commands
 //! do (table and JSON), so a hostile input is followed all the way to the output.
 
-use crate::report::{Format, exporter};
+use crate::report::{Format, diff_renderer, report_renderer, snapshot_renderer};
 
 /// [`fdiff_core::inputcheck::recording`], rendering the report in every format.
 pub fn recording(data: &[u8]) -> bool {
     fdiff_core::inputcheck::recording(data, &|report| {
         for f in [Format::Table, Format::Json] {
             let mut out = Vec::new();
-            let _ = exporter(f, false).report(report, &mut out);
+            let _ = report_renderer(f, false, false).report(report, &mut out);
         }
     })
 }
@@ -19,9 +19,8 @@ pub fn snapshot_file(data: &[u8]) -> bool {
     fdiff_core::inputcheck::snapshot_file(data, &|snaps, d| {
         for f in [Format::Table, Format::Json] {
             let mut out = Vec::new();
-            let ex = exporter(f, false);
-            let _ = ex.diff(d, &mut out);
-            let _ = ex.snapshots(snaps, &mut out);
+            let _ = diff_renderer(f).diff(d, &mut out);
+            let _ = snapshot_renderer(f).snapshots(snaps, &mut out);
         }
     })
 }

@@ -6,9 +6,9 @@
 //! as a snapshot diff. Review one with `cargo insta review` (or set `INSTA_UPDATE=always` and
 //! read the `.snap` diff); plain `cargo test` only checks.
 
-use fdiff::report::Exporter;
 use fdiff::report::live::{LiveLines, Sink};
-use fdiff::report::table::Table;
+use fdiff::report::table::{DiffTable, ReportTable, SnapshotTable};
+use fdiff::report::{DiffRenderer, ReportRenderer, SnapshotRenderer};
 use fdiff_core::diff::diff;
 use fdiff_core::snapshot::{FdEntry, SNAPSHOT_SCHEMA, Snapshot};
 use fdiff_core::source::{Event, Tick};
@@ -24,7 +24,7 @@ use std::sync::Arc;
 /// The table report as written to a pipe (no terminal: the GROUP column is capped at 60),
 /// or to a terminal of `width` columns.
 fn report_table(r: &Report, width: Option<usize>, verbose: bool) -> String {
-    let table = Table {
+    let table = ReportTable {
         color: false,
         verbose,
         width,
@@ -35,22 +35,14 @@ fn report_table(r: &Report, width: Option<usize>, verbose: bool) -> String {
 }
 
 fn snapshot_table(snaps: &[Snapshot]) -> String {
-    let table = Table {
-        color: false,
-        verbose: false,
-        width: None,
-    };
+    let table = SnapshotTable;
     let mut out = Vec::new();
     table.snapshots(snaps, &mut out).expect("render snapshots");
     String::from_utf8(out).expect("utf-8")
 }
 
 fn diff_table(d: &DiffReport) -> String {
-    let table = Table {
-        color: false,
-        verbose: false,
-        width: None,
-    };
+    let table = DiffTable;
     let mut out = Vec::new();
     table.diff(d, &mut out).expect("render diff");
     String::from_utf8(out).expect("utf-8")

@@ -9,7 +9,7 @@ use crate::cli::DemoArgs;
 use crate::config::{self, Analysis, Timing};
 use crate::error::Error;
 use crate::exit_codes::Exit;
-use crate::report::{Format, exporter};
+use crate::report::{Format, report_renderer};
 use crate::source::live::LiveSource;
 use crate::source::select::Selector;
 use crate::track::TrackOptions;
@@ -90,7 +90,7 @@ pub fn run(a: DemoArgs) -> Result<Exit, Error> {
     let report = watch::watch_to(&mut source, &opts, to, &stop, || false)?.report;
     drop(child);
     stop.exit_on_signal();
-    let ex = exporter(format, output::stdout_color());
+    let ex = report_renderer(format, output::stdout_color(), false);
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     let res = (|| {

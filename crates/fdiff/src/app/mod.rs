@@ -13,7 +13,7 @@ use crate::cli::{Cli, Command, DiffArgs, ReportArgs, SnapshotArgs, WatchArgs};
 use crate::config;
 use crate::error::Error;
 use crate::exit_codes::Exit;
-use crate::report::{Format, exporter, exporter_with};
+use crate::report::{Format, diff_renderer, report_renderer, snapshot_renderer};
 use crate::source::live::LiveSource;
 use crate::source::recording::{RecordingSource, load_snapshots, open};
 use crate::source::unwatched;
@@ -164,7 +164,7 @@ fn leak_code(report: &Report, fail_on_leak: bool) -> Exit {
 }
 
 fn render_report(report: &Report, format: Format, verbose: bool) -> Result<(), Error> {
-    let ex = exporter_with(format, output::stdout_color(), verbose);
+    let ex = report_renderer(format, output::stdout_color(), verbose);
     stdout_write(|w| {
         if format == Format::Table {
             writeln!(w)?;
@@ -208,8 +208,7 @@ fn snapshot_cmd(a: SnapshotArgs) -> Result<Exit, Error> {
         ));
     }
     let format = config::format(a.format);
-    let ex = exporter(format, output::stdout_color());
-    stdout_write(|w| ex.snapshots(&snaps, w))?;
+    stdout_write(|w| snapshot_renderer(format).snapshots(&snaps, w))?;
     // What was read is printed, but a snapshot that is missing processes is not a success.
     match source.over_limit() {
         0 => Ok(Exit::Ok),
@@ -222,8 +221,7 @@ fn diff_cmd(a: DiffArgs) -> Result<Exit, Error> {
     let before = load_snapshots(&a.before, &mut output::warn)?;
     let after = load_snapshots(&a.after, &mut output::warn)?;
     let d = compare(&before, &after, &analysis.track);
-    let ex = exporter(analysis.format, output::stdout_color());
-    stdout_write(|w| ex.diff(&d, w))?;
+    stdout_write(|w| diff_renderer(analysis.format).diff(&d, w))?;
     Ok(Exit::Ok)
 }
 

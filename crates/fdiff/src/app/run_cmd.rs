@@ -8,7 +8,7 @@ use crate::cli::RunArgs;
 use crate::config;
 use crate::error::Error;
 use crate::exit_codes::Exit;
-use crate::report::exporter_with;
+use crate::report::report_renderer;
 use crate::source::live::LiveSource;
 use crate::source::select::Selector;
 use std::ffi::OsStr;
@@ -91,7 +91,7 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
         None => wait_forwarding(&mut child, &stop),
     };
     stop.exit_on_signal();
-    let ex = exporter_with(
+    let ex = report_renderer(
         opts.analysis.format,
         a.output.is_none() && output::stderr_color(),
         a.watch.verbose,

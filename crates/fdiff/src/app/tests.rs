@@ -466,7 +466,7 @@ fn issue8_leak_inside_recycled_workers_is_found_and_said_to_be_masked() {
     );
     assert!(r.leaking);
     let mut out = Vec::new();
-    crate::report::exporter(crate::report::Format::Table, false)
+    crate::report::report_renderer(crate::report::Format::Table, false, false)
         .report(&r, &mut out)
         .expect("render");
     let text = String::from_utf8_lossy(&out);
@@ -540,12 +540,12 @@ fn issue8_shutdown_rule_is_for_the_process_not_the_rollup() {
 
 fn table(r: &crate::track::Report, verbose: bool, width: Option<usize>) -> String {
     let mut out = Vec::new();
-    let t = crate::report::table::Table {
+    let t = crate::report::table::ReportTable {
         color: false,
         verbose,
         width,
     };
-    crate::report::Exporter::report(&t, r, &mut out).expect("render");
+    crate::report::ReportRenderer::report(&t, r, &mut out).expect("render");
     String::from_utf8(out).expect("utf-8")
 }
 

@@ -1,6 +1,7 @@
-//! JSON exporter: the documented schemas, one document per run on stdout.
+//! JSON renderers of every result type: the documented schemas, one document per run on
+//! stdout.
 
-use super::Exporter;
+use super::{DiffRenderer, ReportRenderer, SnapshotRenderer};
 use crate::snapshot::Snapshot;
 use crate::track::{DiffReport, Report};
 use std::io::{self, Write};
@@ -12,7 +13,7 @@ fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut dyn Write) -> io::R
     out.write_all(b"\n")
 }
 
-impl Exporter for Json {
+impl SnapshotRenderer for Json {
     /// One process gives one object; several give an array of objects.
     fn snapshots(&self, snaps: &[Snapshot], out: &mut dyn Write) -> io::Result<()> {
         match snaps {
@@ -20,11 +21,15 @@ impl Exporter for Json {
             many => write_json(many, out),
         }
     }
+}
 
+impl ReportRenderer for Json {
     fn report(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         write_json(report, out)
     }
+}
 
+impl DiffRenderer for Json {
     fn diff(&self, diff: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
         write_json(diff, out)
     }

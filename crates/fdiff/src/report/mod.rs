@@ -1,5 +1,6 @@
-//! Report: renders snapshots, diffs and watch reports. One exporter per file behind
-//! [`Exporter`]; live per-tick lines are in [`live`].
+//! Report: renders snapshots, diffs and watch reports. One renderer trait per result type
+//! ([`SnapshotRenderer`], [`ReportRenderer`], [`DiffRenderer`]), each format's renderer of it
+//! in its own file ([`table`], [`json`]); live per-tick lines are in [`live`].
 
 pub mod human;
 pub mod json;
@@ -20,25 +21,43 @@ pub enum Format {
     Json,
 }
 
-/// One output format for every kind of result.
-pub trait Exporter {
+/// Renders the snapshots of `fdiff snapshot`.
+pub trait SnapshotRenderer {
     fn snapshots(&self, snaps: &[Snapshot], out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// Renders the report of a watch (`fdiff`, `run`, `demo`, `report`).
+pub trait ReportRenderer {
     fn report(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// Renders the comparison of `fdiff diff`.
+pub trait DiffRenderer {
     fn diff(&self, diff: &DiffReport, out: &mut dyn Write) -> io::Result<()>;
 }
 
-pub fn exporter(format: Format, color: bool) -> Box<dyn Exporter> {
-    exporter_with(format, color, false)
+pub fn snapshot_renderer(format: Format) -> Box<dyn SnapshotRenderer> {
+    match format {
+        Format::Table => Box::new(table::SnapshotTable),
+        Format::Json => Box::new(json::Json),
+    }
 }
 
-/// [`exporter`] with `verbose`: a table then lists every process, however many.
-pub fn exporter_with(format: Format, color: bool, verbose: bool) -> Box<dyn Exporter> {
+/// `verbose`: a table then lists every process, however many.
+pub fn report_renderer(format: Format, color: bool, verbose: bool) -> Box<dyn ReportRenderer> {
     match format {
-        Format::Table => Box::new(table::Table {
+        Format::Table => Box::new(table::ReportTable {
             color,
             verbose,
             width: stdout_columns(),
         }),
+        Format::Json => Box::new(json::Json),
+    }
+}
+
+pub fn diff_renderer(format: Format) -> Box<dyn DiffRenderer> {
+    match format {
+        Format::Table => Box::new(table::DiffTable),
         Format::Json => Box::new(json::Json),
     }
 }

@@ -1,17 +1,15 @@
-//! Table exporter: aligned columns for people, one fd or group per line, control characters
-//! escaped so that a hostile file name cannot break the layout.
+//! The watch report as a table: the groups that changed, the leaks, the processes and the
+//! verdict.
 
-use super::Exporter;
-use super::human;
-use crate::snapshot::{FdEntry, Snapshot, describe};
-use crate::track::{Counts, DiffReport, GroupReport, ProcessReport, Report, RollupReport};
+use super::{Align, Cell, Columns, LEAK_STYLE, limit_text};
+use crate::report::{ReportRenderer, human};
+use crate::track::{Counts, GroupReport, ProcessReport, Report, RollupReport};
 use crate::util::escape_control;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table as CTable, presets};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Write};
 use unicode_width::UnicodeWidthStr;
 
-pub struct Table {
+pub struct ReportTable {
     pub color: bool,
     /// Every process's own rows and lines, however many processes there are.
     pub verbose: bool,
@@ -105,71 +103,9 @@ fn rollup_key(ru: &RollupReport) -> (&str, crate::snapshot::Kind, &str) {
     (ru.comm.as_str(), ru.kind, ru.key.as_str())
 }
 
-fn new_table(header: &[&str]) -> CTable {
-    let mut t = CTable::new();
-    t.load_style(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.iter().map(Cell::new));
-    t
-}
-
-fn right(s: impl ToString) -> Cell {
-    Cell::new(s.to_string()).set_alignment(CellAlignment::Right)
-}
-
-fn write_table(t: &CTable, out: &mut dyn Write) -> io::Result<()> {
-    for line in t.lines() {
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
-}
-
-/// Aligned columns, the first right-aligned, in the layout of the other tables. A snapshot
-/// may have 20,000 rows, where a general table layout costs more than reading the fds did.
-fn write_columns(header: [&str; 4], rows: &[[String; 4]], out: &mut dyn Write) -> io::Result<()> {
-    let width = |s: &str| UnicodeWidthStr::width(s);
-    let mut w = header.map(width);
-    for r in rows {
-        for (wi, cell) in w.iter_mut().zip(r) {
-            *wi = (*wi).max(width(cell));
-        }
-    }
-    let mut line = String::new();
-    let mut put = |cells: [&str; 4], out: &mut dyn Write| -> io::Result<()> {
-        line.clear();
-        for (i, (cell, wi)) in cells.iter().zip(w).enumerate() {
-            let pad = " ".repeat(wi.saturating_sub(width(cell)));
-            line.push(' ');
-            if i == 0 {
-                line.push_str(&pad);
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.push_str(&pad);
-            }
-            line.push(' ');
-        }
-        writeln!(out, "{}", line.trim_end())
-    };
-    put(header, out)?;
-    for r in rows {
-        put([&r[0], &r[1], &r[2], &r[3]], out)?;
-    }
-    Ok(())
-}
-
-fn limit_text(soft: Option<u64>, hard: Option<u64>) -> String {
-    let f = |v: Option<u64>| v.map_or("unlimited".to_owned(), human::count);
-    format!("limit {} (hard {})", f(soft), f(hard))
-}
-
-impl Table {
+impl ReportTable {
     fn paint(&self, s: &str, code: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_owned()
-        }
+        super::paint(self.color, s, code)
     }
 
     /// What was watched, for how long, how often: a few pids, then only counts.
@@ -310,35 +246,32 @@ impl Table {
                 cols.saturating_sub(others + 2).max(GROUP_MIN_WIDTH)
             }
         };
-        let mut t = new_table(&header);
-        if self.color {
-            t.enforce_styling();
-        } else {
-            t.force_no_tty();
-        }
+        let columns: Vec<(&str, Align)> = header
+            .iter()
+            .map(|&h| {
+                let align = if matches!(h, "KIND" | "GROUP" | "VERDICT" | "TREND") {
+                    Align::Left
+                } else {
+                    Align::Right
+                };
+                (h, align)
+            })
+            .collect();
+        let mut t = Columns::new(&columns).header_left();
         for (row, text) in rows.iter().zip(texts) {
             let leaking = row.counts().leaking;
             let cells: Vec<Cell> = text
                 .into_iter()
                 .enumerate()
-                .map(|(i, s)| {
-                    let name = header[i];
-                    if name == "GROUP" {
-                        Cell::new(shorten_middle(&s, cap))
-                    } else if name == "VERDICT" && leaking && self.color {
-                        Cell::new(s)
-                            .fg(comfy_table::Color::Red)
-                            .add_attribute(comfy_table::Attribute::Bold)
-                    } else if matches!(name, "KIND" | "VERDICT" | "TREND") {
-                        Cell::new(s)
-                    } else {
-                        right(s)
-                    }
+                .map(|(i, s)| match header[i] {
+                    "GROUP" => Cell::new(shorten_middle(&s, cap)),
+                    "VERDICT" if leaking && self.color => Cell::styled(s, LEAK_STYLE),
+                    _ => Cell::new(s),
                 })
                 .collect();
-            t.add_row(cells);
+            t.push(cells);
         }
-        write_table(&t, out)
+        t.write(out)
     }
 
     fn leak_lines(&self, r: &Report, fold: bool, out: &mut dyn Write) -> io::Result<()> {
@@ -504,40 +437,7 @@ impl Table {
     }
 }
 
-impl Exporter for Table {
-    fn snapshots(&self, snaps: &[Snapshot], out: &mut dyn Write) -> io::Result<()> {
-        for (i, s) in snaps.iter().enumerate() {
-            if i > 0 {
-                writeln!(out)?;
-            }
-            writeln!(
-                out,
-                "pid {} ({}): {} fds, {}",
-                s.pid,
-                escape_control(&s.comm),
-                human::count(s.fds.len() as u64),
-                limit_text(s.fd_limit.soft, s.fd_limit.hard)
-            )?;
-            let rows: Vec<[String; 4]> = s
-                .fds
-                .iter()
-                .map(|e| {
-                    [
-                        e.fd.to_string(),
-                        e.kind().as_str().to_owned(),
-                        escape_control(&describe::what(e)).into_owned(),
-                        escape_control(&describe::details(e)).into_owned(),
-                    ]
-                })
-                .collect();
-            write_columns(["FD", "KIND", "WHAT", "DETAILS"], &rows, out)?;
-            for err in &s.errors {
-                writeln!(out, "fd {}: could not be read: {}", err.fd, err.error)?;
-            }
-        }
-        Ok(())
-    }
-
+impl ReportRenderer for ReportTable {
     fn report(&self, r: &Report, out: &mut dyn Write) -> io::Result<()> {
         let fold = !self.verbose && r.processes.len() > FOLD_OVER;
         writeln!(out, "fdiff: watched {}", self.header(r))?;
@@ -554,80 +454,5 @@ impl Exporter for Table {
                 "verdict: no leak found".to_owned()
             }
         )
-    }
-
-    fn diff(&self, d: &DiffReport, out: &mut dyn Write) -> io::Result<()> {
-        for p in &d.processes {
-            writeln!(
-                out,
-                "pid {} ({}): {} → {} fds over {}",
-                p.pid,
-                escape_control(&p.comm),
-                human::count(p.fds_before),
-                human::count(p.fds_after),
-                human::duration(p.after_taken_at - p.before_taken_at)
-            )?;
-            if p.after_start_time.is_some() {
-                writeln!(
-                    out,
-                    "note: the two snapshots are of different processes that had the same pid"
-                )?;
-            }
-            let mut t = new_table(&["", "FD", "KIND", "WHAT"]);
-            let row = |sign: &str, e: &FdEntry| {
-                vec![
-                    Cell::new(sign),
-                    right(e.fd),
-                    Cell::new(e.kind().as_str()),
-                    Cell::new(escape_control(&describe::what(e))),
-                ]
-            };
-            for e in &p.closed {
-                t.add_row(row("-", e));
-            }
-            for r in &p.replaced {
-                t.add_row(row("-", &r.old));
-                t.add_row(row("+", &r.new));
-            }
-            for e in &p.opened {
-                t.add_row(row("+", e));
-            }
-            if t.row_count() == 0 {
-                writeln!(out, "no change")?;
-            } else {
-                write_table(&t, out)?;
-            }
-            if !p.groups.is_empty() {
-                writeln!(out)?;
-                let mut g = new_table(&["KIND", "GROUP", "BEFORE", "AFTER", "CHANGE"]);
-                for c in &p.groups {
-                    g.add_row(vec![
-                        Cell::new(c.kind.as_str()),
-                        Cell::new(escape_control(&c.key)),
-                        right(c.before),
-                        right(c.after),
-                        right(format!("{:+}", c.change)),
-                    ]);
-                }
-                write_table(&g, out)?;
-            }
-        }
-        for p in &d.only_before {
-            writeln!(
-                out,
-                "only in the first: pid {} ({})",
-                p.pid,
-                escape_control(&p.comm)
-            )?;
-        }
-        for p in &d.only_after {
-            writeln!(
-                out,
-                "only in the second: pid {} ({})",
-                p.pid,
-                escape_control(&p.comm)
-            )?;
-        }
-        Ok(())
     }
 }
