@@ -68,3 +68,23 @@ impl From<fdiff_core::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue10_core_errors_exit_1_and_keep_their_variant() {
+        let e = Error::from(fdiff_core::Error::NoSuchProcess { pid: 99 });
+        assert_eq!(e.code, Exit::Error);
+        assert_eq!(
+            e.message,
+            "no process with pid '99': check the pid with 'ps -p 99'"
+        );
+        assert!(matches!(
+            e.core,
+            Some(fdiff_core::Error::NoSuchProcess { pid: 99 })
+        ));
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}
