@@ -60,10 +60,7 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
     let mut status: Option<ExitStatus> = None;
     let mut done = || {
         if let Some(sig) = stop.take_forward() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::try_from(sig).ok(),
-            );
+            forward(pid, sig);
         }
         match child.try_wait() {
             Ok(Some(s)) => {
@@ -130,10 +127,7 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
 fn wait_forwarding(child: &mut Child, stop: &Stop) -> Option<ExitStatus> {
     loop {
         if let Some(sig) = stop.take_forward() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::try_from(sig).ok(),
-            );
+            forward(child.id() as i32, sig);
         }
         match child.try_wait() {
             Ok(Some(s)) => return Some(s),
@@ -235,4 +229,15 @@ fn interpreter(script: &Path) -> Option<PathBuf> {
         .split(|&b| b == b' ' || b == b'\t')
         .find(|w| !w.is_empty())?;
     Some(PathBuf::from(OsStr::from_bytes(name)))
+}
+
+/// Pass a signal fdiff caught (SIGINT sent by a process, or SIGTERM) on to the command; a
+/// command that is gone already needs nothing.
+fn forward(pid: i32, sig: i32) {
+    if let (Some(pid), Some(sig)) = (
+        rustix::process::Pid::from_raw(pid),
+        rustix::process::Signal::from_named_raw(sig),
+    ) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
 }

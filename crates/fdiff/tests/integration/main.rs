@@ -4,6 +4,7 @@
 mod common;
 mod errors;
 mod issue10_layout;
+mod issue10_source;
 mod issue8_pools;
 mod issue9_fuse;
 mod issue9_fuzz;

@@ -407,12 +407,11 @@ fn open_socket() -> io::Result<Socket> {
     let mut sock = Socket::new(NETLINK_SOCK_DIAG)?;
     sock.bind_auto()?;
     sock.connect(&SocketAddr::new(0, 0))?;
-    nix::sys::socket::setsockopt(
+    rustix::net::sockopt::set_socket_timeout(
         &sock,
-        nix::sys::socket::sockopt::ReceiveTimeout,
-        &nix::sys::time::TimeVal::new(RECV_TIMEOUT.as_secs() as _, 0),
-    )
-    .map_err(io::Error::from)?;
+        rustix::net::sockopt::Timeout::Recv,
+        Some(RECV_TIMEOUT),
+    )?;
     Ok(sock)
 }
 
@@ -531,5 +530,18 @@ mod tests {
         assert_eq!(d.inode, 4242);
         assert_eq!(d.state.as_deref(), Some("LISTEN"));
         assert_eq!(d.socket_type.as_deref(), Some("stream"));
+    }
+}
+
+#[cfg(test)]
+mod issue10_tests {
+    use rustix::net::sockopt::{Timeout, socket_timeout};
+
+    /// The timeout that keeps a silent kernel from stalling a tick, set through rustix now.
+    #[test]
+    fn issue10_8_sock_diag_socket_has_its_receive_timeout() {
+        let s = super::open_socket().expect("sock_diag socket");
+        let t = socket_timeout(&s, Timeout::Recv).expect("SO_RCVTIMEO");
+        assert_eq!(t, Some(super::RECV_TIMEOUT));
     }
 }

@@ -114,11 +114,11 @@ fn fixture() -> Fixture {
     keep.push(Box::new(a));
     keep.push(Box::new(b));
 
-    let (sa, sb): (OwnedFd, OwnedFd) = nix::sys::socket::socketpair(
-        nix::sys::socket::AddressFamily::Unix,
-        nix::sys::socket::SockType::SeqPacket,
+    let (sa, sb): (OwnedFd, OwnedFd) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
         None,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
     )
     .expect("seqpacket pair");
     let seqpair = (ino(&sa), ino(&sb));
@@ -558,10 +558,10 @@ fn leftovers_are_searched_only_where_they_can_be() {
 #[test]
 fn getfd_decodes_sockets_no_table_lists() {
     // Neither bound nor connected: in no hash table, so no dump or /proc table has it.
-    let s: OwnedFd = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Inet,
-        nix::sys::socket::SockType::Stream,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    let s: OwnedFd = rustix::net::socket_with(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
         None,
     )
     .expect("socket");
