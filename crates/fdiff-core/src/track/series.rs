@@ -83,16 +83,6 @@ impl Clock {
         (self.ticks.saturating_sub(1) / self.width.max(1)) as usize
     }
 
-    /// Mean time of each bucket from `first` on, `len` of them.
-    pub fn times(&self, first: usize, len: usize) -> Vec<f64> {
-        self.times
-            .iter()
-            .skip(first)
-            .take(len)
-            .map(|a| a.mean_t())
-            .collect()
-    }
-
     pub fn buckets(&self) -> usize {
         self.times.len()
     }
@@ -144,10 +134,6 @@ impl Series {
     pub fn compact(&mut self) {
         self.vals = pairwise(&self.vals, self.first % 2);
         self.first /= 2;
-    }
-
-    pub fn first(&self) -> usize {
-        self.first
     }
 
     /// (mean time, mean value) of each bucket that received a value.

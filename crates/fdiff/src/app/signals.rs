@@ -21,9 +21,6 @@ pub struct Stop {
 struct Inner {
     /// The last signal received (0: none).
     signal: AtomicI32,
-    /// A SIGINT that some process sent with kill(2), as opposed to the terminal's Ctrl-C,
-    /// which already reaches the whole foreground process group.
-    sent_sigint: AtomicBool,
     pending_forward: AtomicI32,
     /// Set once only final output is left: a write to a stalled pipe may block there, and
     /// nothing polls the flags any more.
@@ -49,9 +46,6 @@ impl Stop {
                         unsafe { libc::_exit(128 + info.signal) };
                     }
                     let from_process = info.process.is_some_and(|p| p.pid > 0);
-                    if info.signal == SIGINT && from_process {
-                        inner.sent_sigint.store(true, Ordering::SeqCst);
-                    }
                     // Ctrl-C already reached a child in our process group; anything sent to
                     // fdiff alone must be passed on.
                     if info.signal == SIGTERM || from_process {
