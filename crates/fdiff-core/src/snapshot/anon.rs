@@ -5,7 +5,7 @@ use super::model::AnonDetail;
 
 /// Decode an anon inode of `subtype` from its fdinfo text (`None` when it could not be read:
 /// the subtype is still known from the link).
-pub fn decode(subtype: &str, fdinfo: Option<&str>) -> AnonDetail {
+pub(crate) fn decode(subtype: &str, fdinfo: Option<&str>) -> AnonDetail {
     let mut d = AnonDetail {
         subtype: subtype.to_owned(),
         ..AnonDetail::default()

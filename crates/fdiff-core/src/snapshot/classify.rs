@@ -2,7 +2,7 @@
 
 /// What the link text of /proc/PID/fd/N says an fd is, before any syscall beyond readlink.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Class<'a> {
+pub(crate) enum Class<'a> {
     /// An absolute path. `deleted_suffix` is set when the text ends in " (deleted)"; whether
     /// the file really was unlinked is decided later from stat's link count, since a real
     /// name may end in " (deleted)" too. `path` has the suffix removed.
@@ -31,7 +31,7 @@ pub enum Class<'a> {
 const DELETED: &[u8] = b" (deleted)";
 const MEMFD: &[u8] = b"/memfd:";
 
-pub fn classify(target: &[u8]) -> Class<'_> {
+pub(crate) fn classify(target: &[u8]) -> Class<'_> {
     if let Some(rest) = target.strip_prefix(b"socket:[") {
         return bracketed_inode(rest).map_or(Class::Other, |inode| Class::Socket { inode });
     }

@@ -6,7 +6,7 @@ use crate::util::text_and_hex;
 
 /// What a stat through /proc/PID/fd/N told (the open file, not the name it was opened by).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct FileStat {
+pub(crate) struct FileStat {
     pub mode: u32,
     pub nlink: u64,
     pub size: u64,
@@ -24,7 +24,7 @@ const S_IFIFO: u32 = 0o010000;
 /// Decode an fd whose link is an absolute path. `path` has " (deleted)" removed when
 /// `deleted_suffix` is set; `full` is the whole link text. `stat` is `None` when the fd could
 /// not be stat'ed: the kind then falls back to `file`.
-pub fn decode_path(
+pub(crate) fn decode_path(
     full: &[u8],
     path: &[u8],
     deleted_suffix: bool,
@@ -73,7 +73,7 @@ pub fn decode_path(
 }
 
 /// Decode a memfd from its name (the text after "/memfd:", without " (deleted)").
-pub fn decode_memfd(name: &[u8], stat: Option<&FileStat>) -> Detail {
+pub(crate) fn decode_memfd(name: &[u8], stat: Option<&FileStat>) -> Detail {
     Detail::Memfd(MemfdDetail {
         name: String::from_utf8_lossy(name).into_owned(),
         size: stat.map(|s| s.size),
@@ -82,7 +82,7 @@ pub fn decode_memfd(name: &[u8], stat: Option<&FileStat>) -> Detail {
 }
 
 /// "major:minor" as the kernel encodes dev_t.
-pub fn dev_text(dev: u64) -> String {
+pub(crate) fn dev_text(dev: u64) -> String {
     let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff);
     let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0xff);
     format!("{major}:{minor}")

@@ -1,7 +1,7 @@
 //! Snapshots: the model of a process's open fds, their classification, and one decoder per fd kind.
 
-pub mod anon;
-pub mod classify;
+pub(crate) mod anon;
+pub(crate) mod classify;
 pub(crate) mod decode;
 pub mod describe;
 pub(crate) mod fdio;

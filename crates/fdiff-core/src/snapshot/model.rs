@@ -88,7 +88,7 @@ impl FdEntry {
     }
 
     /// Whether `raw` is the exact readlink text of this entry (identity check on the hot path).
-    pub fn same_target(&self, raw: &[u8]) -> bool {
+    pub(crate) fn same_target(&self, raw: &[u8]) -> bool {
         match &self.target_hex {
             None => self.target.as_bytes() == raw,
             Some(hex) => crate::util::hex_eq(hex, raw),
@@ -293,7 +293,7 @@ pub struct UnknownDetail {}
 
 impl Snapshot {
     /// Everything but the fds and errors, for rebuilding a snapshot from a delta.
-    pub fn clone_meta(&self) -> Snapshot {
+    pub(crate) fn clone_meta(&self) -> Snapshot {
         Snapshot {
             schema: self.schema.clone(),
             pid: self.pid,

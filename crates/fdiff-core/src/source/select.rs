@@ -16,13 +16,13 @@ pub struct Selector {
 
 impl Selector {
     /// Whether new processes can join after the first tick.
-    pub fn is_dynamic(&self) -> bool {
+    pub(crate) fn is_dynamic(&self) -> bool {
         self.name.is_some() || self.children
     }
 
     /// Pids to watch now: the named ones on the first tick, name matches, and descendants of
     /// `watched` (the pids already being watched). Never fdiff itself.
-    pub fn candidates(&self, first: bool, watched: &[i32]) -> BTreeSet<i32> {
+    pub(crate) fn candidates(&self, first: bool, watched: &[i32]) -> BTreeSet<i32> {
         let me = std::process::id() as i32;
         let mut out = BTreeSet::new();
         if first {
@@ -65,7 +65,7 @@ impl Selector {
 }
 
 /// Children of every thread of `pid` (/proc/PID/task/TID/children).
-pub fn children_of(pid: i32) -> Vec<i32> {
+pub(crate) fn children_of(pid: i32) -> Vec<i32> {
     let Ok(proc) = procfs::process::Process::new(pid) else {
         return Vec::new();
     };

@@ -17,8 +17,8 @@ pub struct Unwatched {
     pub message: String,
 }
 
-pub const PERMISSION_DENIED: &str = "permission_denied";
-pub const FD_LIMIT: &str = "fd_limit";
+pub(crate) const PERMISSION_DENIED: &str = "permission_denied";
+pub(crate) const FD_LIMIT: &str = "fd_limit";
 
 /// Fds one watched process holds: /proc/PID, its fd and fdinfo directories, its pidfd.
 const FDS_PER_PROC: u64 = 4;
@@ -45,7 +45,7 @@ fn soft_fd_limit() -> Option<u64> {
 }
 
 /// How many processes fit in fdiff's fd limit beside the fds it has open now.
-pub fn process_budget() -> usize {
+pub(crate) fn process_budget() -> usize {
     let Some(soft) = soft_fd_limit() else {
         return usize::MAX;
     };
@@ -56,7 +56,7 @@ pub fn process_budget() -> usize {
 
 /// The tally of unwatched processes and the warnings not yet said.
 #[derive(Debug, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     refused: BTreeSet<i32>,
     over_limit: BTreeSet<i32>,
     /// Refused since the last [`Tally::take_warnings`], with their names.
@@ -88,16 +88,16 @@ impl Tally {
         self.over_limit.remove(&pid);
     }
 
-    pub fn refused_count(&self) -> usize {
+    pub(crate) fn refused_count(&self) -> usize {
         self.refused.len()
     }
 
-    pub fn over_limit_count(&self) -> usize {
+    pub(crate) fn over_limit_count(&self) -> usize {
         self.over_limit.len()
     }
 
     /// Forget what is pending (it has been said another way, e.g. as the error).
-    pub fn clear_pending(&mut self) {
+    pub(crate) fn clear_pending(&mut self) {
         self.new_refused.clear();
         self.new_over_limit = 0;
     }
@@ -105,7 +105,7 @@ impl Tally {
     /// What the user has not been told yet, one line per reason however many processes.
     /// `with_limit`: also the fd-limit shortfall, which `fdiff snapshot` says as its error
     /// instead.
-    pub fn take_warnings(&mut self, out: &mut Vec<Warning>, with_limit: bool) {
+    pub(crate) fn take_warnings(&mut self, out: &mut Vec<Warning>, with_limit: bool) {
         let mut say = |message: String| out.push(Warning::Unwatched { message });
         match self.new_refused.len() {
             _ if self.warned_refused => {}
@@ -160,7 +160,7 @@ impl Tally {
     }
 }
 
-pub const PERMISSION_HINT: &str = "needs the same user, root or CAP_SYS_PTRACE";
+pub(crate) const PERMISSION_HINT: &str = "needs the same user, root or CAP_SYS_PTRACE";
 
 /// The line for processes left out at fdiff's own fd limit.
 pub fn limit_message(n: usize) -> String {

@@ -28,7 +28,7 @@ pub enum ProcError {
 
 impl ProcError {
     /// The typed error of the core (whose line is what the user sees).
-    pub fn into_error(self) -> Error {
+    pub(crate) fn into_error(self) -> Error {
         match self {
             ProcError::NoSuchProcess { pid } => Error::NoSuchProcess { pid },
             ProcError::PermissionDenied { pid, comm } => Error::PermissionDenied {

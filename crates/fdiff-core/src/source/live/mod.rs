@@ -152,7 +152,7 @@ impl LiveSource {
     }
 
     /// The line for a selection that matches nothing.
-    pub fn nothing_matches(&self) -> String {
+    pub(crate) fn nothing_matches(&self) -> String {
         match &self.selector.name {
             Some(re) => format!(
                 "no process matches {} '{}' (use --wait to wait for one)",
@@ -173,7 +173,7 @@ impl LiveSource {
         self.procs.len()
     }
 
-    pub fn is_dynamic(&self) -> bool {
+    pub(crate) fn is_dynamic(&self) -> bool {
         self.selector.is_dynamic()
     }
 
