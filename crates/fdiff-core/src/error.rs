@@ -14,7 +14,10 @@ use std::path::PathBuf;
 pub enum Error {
     /// No process has this pid.
     #[error("no process with pid '{pid}': check the pid with 'ps -p {pid}'")]
-    NoSuchProcess { pid: i32 },
+    NoSuchProcess {
+        /// The pid asked for.
+        pid: i32,
+    },
     /// The process exists but its fds cannot be read by this user.
     #[error(
         "permission denied reading the fds of pid '{pid}'{}: run fdiff as the same user, \
@@ -22,7 +25,9 @@ pub enum Error {
         comm.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()
     )]
     PermissionDenied {
+        /// The process.
         pid: i32,
+        /// Its command name, when /proc told it.
         comm: Option<String>,
         /// Why the same user can be refused too (a strict Yama ptrace scope), or empty.
         hint: String,
@@ -31,15 +36,26 @@ pub enum Error {
     #[error(
         "pid '{pid}' ({comm}) is a zombie: it has exited and holds no fds; its parent has not reaped it yet"
     )]
-    Zombie { pid: i32, comm: String },
+    Zombie {
+        /// The process.
+        pid: i32,
+        /// Its command name.
+        comm: String,
+    },
     /// The process exited (or its pid names another process now) while it was being read.
     #[error("the process exited")]
-    Exited { pid: Option<i32> },
+    Exited {
+        /// The process, when known.
+        pid: Option<i32>,
+    },
     /// A file of /proc for one process could not be read.
     #[error("cannot read {what} of pid '{pid}': {source}")]
     ProcessIo {
+        /// The process.
         pid: i32,
+        /// What was being read ("/proc/PID/fd", say).
         what: &'static str,
+        /// The failure.
         #[source]
         source: io::Error,
     },
@@ -48,17 +64,27 @@ pub enum Error {
     Io {
         /// What was being done: "open", "read", "create", "write the recording".
         action: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The failure.
         #[source]
         source: io::Error,
     },
     /// A file holds something other than what it should (a damaged recording, the wrong
     /// schema); `message` names the file and the line.
     #[error("{message}")]
-    Malformed { path: PathBuf, message: String },
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The user's line.
+        message: String,
+    },
     /// The selection has nothing fdiff can watch, or fdiff cannot take on one more process.
     #[error("{message}")]
-    Selection { message: String },
+    Selection {
+        /// The user's line.
+        message: String,
+    },
     /// Anything else, as its line.
     #[error("{0}")]
     Other(String),
@@ -130,15 +156,22 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Warning {
     /// A watched process became unreadable (or another process error) and is left out.
     Process {
+        /// The process, when known.
         pid: Option<i32>,
         /// The error's line.
         message: String,
     },
     /// Matching processes are not watched (permission, fdiff's own fd limit): the line says
     /// how many and why.
-    Unwatched { message: String },
+    Unwatched {
+        /// The user's line.
+        message: String,
+    },
     /// A recording or snapshot file had something to skip (a cut last line, say).
-    Input { message: String },
+    Input {
+        /// The user's line.
+        message: String,
+    },
     /// Ticks are taken slower than asked.
     Behind {
         /// Asked-for interval, in seconds.

@@ -155,8 +155,11 @@ impl Plan {
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
+    /// The plan's duration passed.
     Duration,
+    /// The plan's count of ticks was taken.
     Count,
+    /// This signal asked the run to stop ([`Control::signal`]).
     Signal(i32),
     /// Every watched process exited.
     Exited,
@@ -170,7 +173,9 @@ pub enum Ended {
 
 /// What a run saw and why it ended.
 pub struct Run {
+    /// Everything the run saw, to report on.
     pub tracker: Tracker,
+    /// Why it ended.
     pub ended: Ended,
     /// The observer's error that ended the run early: a caller reports what was seen first,
     /// then this.

@@ -8,19 +8,25 @@ use std::sync::Arc;
 /// The changes from one snapshot to the next.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Delta {
+    /// Fds present only in the later snapshot.
     pub opened: Vec<Arc<FdEntry>>,
+    /// Fds present only in the earlier snapshot.
     pub closed: Vec<Arc<FdEntry>>,
     /// Same fd number, another target or inode: a close of the first and an open of the second.
     pub replaced: Vec<Replaced>,
 }
 
+/// An fd number that points somewhere else now: closed and opened again between two ticks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Replaced {
+    /// What the fd was in the earlier snapshot.
     pub old: Arc<FdEntry>,
+    /// What it is in the later one.
     pub new: Arc<FdEntry>,
 }
 
 impl Delta {
+    /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
         self.opened.is_empty() && self.closed.is_empty() && self.replaced.is_empty()
     }
@@ -39,10 +45,12 @@ impl Delta {
             .chain(self.replaced.iter().map(|r| &r.new))
     }
 
+    /// How many fds appeared, replacing ones included.
     pub fn opened_count(&self) -> usize {
         self.opened.len() + self.replaced.len()
     }
 
+    /// How many fds went away, replaced ones included.
     pub fn closed_count(&self) -> usize {
         self.closed.len() + self.replaced.len()
     }

@@ -13,15 +13,20 @@ pub const SNAPSHOT_SCHEMA: &str = "fdiff/snapshot/v1";
 /// One process's open fds at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// Always [`SNAPSHOT_SCHEMA`].
     pub schema: String,
+    /// The process id.
     pub pid: i32,
+    /// The command name (/proc/PID/comm, at most 15 bytes).
     pub comm: String,
+    /// The command line, one argument per element (empty for a kernel thread).
     pub cmdline: Vec<String>,
     /// Field 22 of /proc/PID/stat (clock ticks after boot): with the pid it names a process
     /// uniquely, so a reused pid is never mistaken for the old process.
     pub start_time: u64,
     /// Unix time in seconds, with fraction.
     pub taken_at: f64,
+    /// RLIMIT_NOFILE of the process.
     pub fd_limit: FdLimit,
     /// In fd order. Entries are shared between consecutive snapshots of a watch, so an
     /// unchanged fd costs a reference count, not a copy.
@@ -31,6 +36,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The process this is a snapshot of.
     pub fn proc_id(&self) -> ProcId {
         ProcId {
             pid: self.pid,
@@ -42,21 +48,27 @@ impl Snapshot {
 /// A process is its pid *and* its start time: a reused pid is a new process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ProcId {
+    /// The process id.
     pub pid: i32,
+    /// When it started, as [`Snapshot::start_time`].
     pub start_time: u64,
 }
 
 /// RLIMIT_NOFILE of the process; `None` when it could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FdLimit {
+    /// The soft limit: an open past it fails with EMFILE. `None` also for unlimited.
     pub soft: Option<u64>,
+    /// The hard limit, the most the soft one can be raised to.
     pub hard: Option<u64>,
 }
 
 /// An fd that exists but whose link or details could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FdError {
+    /// The fd number.
     pub fd: i32,
+    /// Why it could not be read, as one line.
     pub error: String,
 }
 
@@ -68,12 +80,14 @@ pub struct FdError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[repr(C)]
 pub struct FdEntry {
+    /// The fd number.
     pub fd: i32,
     /// The readlink text; a lossy rendering when the bytes are not UTF-8.
     pub target: String,
     /// The exact readlink bytes as lowercase hex, present only when they are not UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_hex: Option<String>,
+    /// What the fd was decoded to be; its variant is the fd's [`Kind`].
     #[serde(flatten)]
     pub detail: Detail,
 }
@@ -95,6 +109,7 @@ impl FdEntry {
         }
     }
 
+    /// The class of the fd.
     pub fn kind(&self) -> Kind {
         self.detail.kind()
     }
@@ -104,17 +119,26 @@ impl FdEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
+    /// A regular file.
     File,
+    /// A directory.
     Dir,
+    /// A character or block device.
     Device,
+    /// A socket of any family.
     Socket,
+    /// A pipe or a named FIFO.
     Pipe,
+    /// An anonymous inode (eventfd, epoll, timerfd, signalfd, inotify, pidfd, …).
     AnonInode,
+    /// A memfd (memfd_create).
     Memfd,
+    /// Anything the kernel named in a way fdiff does not know.
     Unknown,
 }
 
 impl Kind {
+    /// The name the `kind` field and the tables use ("file", "anon_inode", …).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::File => "file",
@@ -139,17 +163,26 @@ impl std::fmt::Display for Kind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Detail {
+    /// A regular file.
     File(FileDetail),
+    /// A directory.
     Dir(DirDetail),
+    /// A device.
     Device(DeviceDetail),
+    /// A socket.
     Socket(SocketDetail),
+    /// A pipe or FIFO.
     Pipe(PipeDetail),
+    /// An anonymous inode.
     AnonInode(AnonDetail),
+    /// A memfd.
     Memfd(MemfdDetail),
+    /// Not decoded: the target says all that is known.
     Unknown(UnknownDetail),
 }
 
 impl Detail {
+    /// The kind this detail is of.
     pub fn kind(&self) -> Kind {
         match self {
             Detail::File(_) => Kind::File,
@@ -169,13 +202,16 @@ impl Detail {
 pub struct FileDetail {
     /// The path, without the kernel's " (deleted)" suffix when the file was unlinked.
     pub path: String,
+    /// The exact path bytes as lowercase hex, present only when they are not UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
+    /// The file was unlinked while open.
     #[serde(default)]
     pub deleted: bool,
     /// Bytes the file holds (for a deleted file: what it still pins on disk).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// The file's inode number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inode: Option<u64>,
     /// "major:minor" of the filesystem holding the file.
@@ -183,20 +219,28 @@ pub struct FileDetail {
     pub dev: Option<String>,
 }
 
+/// A directory held open.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DirDetail {
+    /// The path, without the kernel's " (deleted)" suffix.
     pub path: String,
+    /// The exact path bytes as lowercase hex, present only when they are not UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
+    /// The directory was removed while open.
     #[serde(default)]
     pub deleted: bool,
+    /// Its inode number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inode: Option<u64>,
 }
 
+/// A character or block device.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DeviceDetail {
+    /// The device node's path.
     pub path: String,
+    /// The exact path bytes as lowercase hex, present only when they are not UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_hex: Option<String>,
     /// "char" or "block".
@@ -204,6 +248,7 @@ pub struct DeviceDetail {
     /// "major:minor" of the device itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rdev: Option<String>,
+    /// The node was unlinked while open.
     #[serde(default)]
     pub deleted: bool,
 }
@@ -213,10 +258,12 @@ pub struct DeviceDetail {
 pub struct SocketDetail {
     /// tcp, tcp6, udp, udp6, unix, netlink, raw, raw6, packet or unknown.
     pub proto: String,
+    /// The socket's inode number (the N of `socket:[N]`).
     pub inode: u64,
     /// "addr:port", IPv6 as "[addr]:port".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<String>,
+    /// The peer's address, in the form of `local`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
     /// TCP state (LISTEN, ESTABLISHED, …); UDP/unix state where the kernel tells one.
@@ -240,8 +287,10 @@ pub struct SocketDetail {
     pub netlink_family: Option<String>,
 }
 
+/// A pipe, or a named FIFO.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PipeDetail {
+    /// The pipe's inode number (both ends share it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inode: Option<u64>,
     /// Set for a named FIFO.
@@ -266,6 +315,7 @@ pub struct AnonDetail {
     /// timerfd: interval and time to next expiry, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval_secs: Option<f64>,
+    /// timerfd: time to the next expiry, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_secs: Option<f64>,
     /// signalfd: the mask as signal names.
@@ -279,15 +329,20 @@ pub struct AnonDetail {
     pub target_pid: Option<i32>,
 }
 
+/// A memfd, by the name it was created with.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MemfdDetail {
+    /// The name given to memfd_create.
     pub name: String,
+    /// Bytes it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// Its inode number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inode: Option<u64>,
 }
 
+/// Nothing decoded.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct UnknownDetail {}
 
