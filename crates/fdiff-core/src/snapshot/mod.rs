@@ -5,7 +5,7 @@ pub(crate) mod classify;
 pub(crate) mod decode;
 pub mod describe;
 pub(crate) mod fdio;
-pub mod file;
+pub(crate) mod file;
 pub mod model;
 pub mod record;
 pub mod socket;

@@ -260,7 +260,7 @@ pub struct SocketDetail {
     pub proto: String,
     /// The socket's inode number (the N of `socket:[N]`).
     pub inode: u64,
-    /// "addr:port", IPv6 as "[addr]:port".
+    /// "addr:port", IPv6 as `[addr]:port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<String>,
     /// The peer's address, in the form of `local`.

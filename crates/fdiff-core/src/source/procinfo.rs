@@ -5,8 +5,11 @@ use crate::snapshot::FdLimit;
 /// The fields of /proc/PID/stat fdiff needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
+    /// The command name.
     pub comm: String,
+    /// The state letter (R, S, D, Z, …).
     pub state: char,
+    /// The parent's pid.
     pub ppid: i32,
     /// Field 22: start time in clock ticks after boot.
     pub start_time: u64,

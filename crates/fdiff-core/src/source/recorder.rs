@@ -11,6 +11,9 @@ use crate::source::{Event, Tick};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// Writes ticks as a recording (`fdiff/recording/v1`): a header, then a line per tick, with
+/// full snapshots on a process's first tick and every [`crate::snapshot::record::FULL_EVERY`]
+/// ticks and deltas in between.
 pub struct Recorder<W: Write> {
     out: BufWriter<W>,
     name: PathBuf,
@@ -20,6 +23,8 @@ pub struct Recorder<W: Write> {
 }
 
 impl Recorder<std::fs::File> {
+    /// A recorder writing to a new file at `path` (a FIFO is opened for writing too); the header
+    /// is written at once.
     pub fn create(path: &Path, interval_secs: f64, started_at: f64) -> Result<Self, Error> {
         let f = create_output(path)?;
         Recorder::new(f, path, interval_secs, started_at)
@@ -67,6 +72,7 @@ pub fn create_output(path: &std::path::Path) -> Result<std::fs::File, Error> {
 }
 
 impl<W: Write> Recorder<W> {
+    /// A recorder writing to `w`, named `name` in its errors; the header is written at once.
     pub fn new(
         w: W,
         name: impl AsRef<Path>,
@@ -88,6 +94,7 @@ impl<W: Write> Recorder<W> {
         Ok(r)
     }
 
+    /// Write one tick's line.
     pub fn tick(&mut self, tick: &Tick) -> Result<(), Error> {
         let full = self.ticks % FULL_EVERY == 0;
         let comms = &mut self.comms;

@@ -343,6 +343,7 @@ impl<R: BufRead> RecordingSource<R> {
         }
     }
 
+    /// The interval the recording was made at, in seconds.
     pub fn interval_secs(&self) -> f64 {
         self.header.interval_secs
     }
@@ -862,6 +863,7 @@ pub fn read_snapshots<R: Read>(spec: &str, f: R) -> Result<(Vec<Snapshot>, Vec<S
     Ok((out, warnings))
 }
 
+/// Open a recording or snapshot file for reading; the error names the file.
 pub fn open(path: &Path) -> Result<std::fs::File, Error> {
     std::fs::File::open(path).map_err(|e| Error::io("open", path, e))
 }

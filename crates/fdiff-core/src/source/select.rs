@@ -7,10 +7,13 @@ use std::collections::BTreeSet;
 /// Which processes to watch.
 #[derive(Debug, Clone, Default)]
 pub struct Selector {
+    /// Processes named by pid (`--pid`).
     pub pids: Vec<i32>,
     /// Matched against comm, or the whole command line with `full`.
     pub name: Option<Regex>,
+    /// `name` is matched against the whole command line (`--full`).
     pub full: bool,
+    /// Descendants of the selected processes join too (`--children`).
     pub children: bool,
 }
 

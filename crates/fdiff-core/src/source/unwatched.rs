@@ -17,7 +17,9 @@ pub struct Unwatched {
     pub message: String,
 }
 
+/// [`Unwatched::reason`] for processes the kernel refused to let fdiff read.
 pub(crate) const PERMISSION_DENIED: &str = "permission_denied";
+/// [`Unwatched::reason`] for processes past what fdiff's own fd limit has room for.
 pub(crate) const FD_LIMIT: &str = "fd_limit";
 
 /// Fds one watched process holds: /proc/PID, its fd and fdinfo directories, its pidfd.
@@ -88,10 +90,12 @@ impl Tally {
         self.over_limit.remove(&pid);
     }
 
+    /// Distinct processes refused so far.
     pub(crate) fn refused_count(&self) -> usize {
         self.refused.len()
     }
 
+    /// Distinct processes left out for fdiff's fd limit and not watched since.
     pub(crate) fn over_limit_count(&self) -> usize {
         self.over_limit.len()
     }
@@ -160,6 +164,7 @@ impl Tally {
     }
 }
 
+/// What reading another user's process takes, for the lines that say it was refused.
 pub(crate) const PERMISSION_HINT: &str = "needs the same user, root or CAP_SYS_PTRACE";
 
 /// The line for processes left out at fdiff's own fd limit.

@@ -8,6 +8,8 @@ use crate::diff::diff;
 use crate::snapshot::{Kind, Snapshot};
 use std::collections::BTreeMap;
 
+/// `fdiff diff`: pair the processes of two sets of snapshots (by pid and start time; a single
+/// process on each side is paired whatever its start time) and say what changed in each.
 pub fn compare(before: &[Snapshot], after: &[Snapshot], opts: &TrackOptions) -> DiffReport {
     let mut processes = Vec::new();
     let mut only_before = Vec::new();

@@ -26,12 +26,14 @@ pub struct Listeners {
 }
 
 impl Listeners {
+    /// Count `e` if it is a TCP listener.
     pub fn add(&mut self, e: &FdEntry) {
         if let Some((local, port)) = listener(e) {
             self.by_port.entry(port).or_insert((local, 0)).1 += 1;
         }
     }
 
+    /// Forget `e` if it is a TCP listener.
     pub fn remove(&mut self, e: &FdEntry) {
         if let Some((_, port)) = listener(e) {
             if let Some(v) = self.by_port.get_mut(&port) {
@@ -58,7 +60,7 @@ fn listener(e: &FdEntry) -> Option<(String, u16)> {
     }
 }
 
-/// The port of "addr:port" or "[addr]:port".
+/// The port of `addr:port` or `[addr]:port`.
 pub fn port(endpoint: &str) -> Option<u16> {
     endpoint.rsplit_once(':')?.1.parse().ok()
 }

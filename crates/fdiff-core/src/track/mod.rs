@@ -4,7 +4,7 @@
 pub mod compare;
 pub mod group;
 pub mod model;
-pub mod series;
+pub(crate) mod series;
 pub mod verdict;
 
 pub use group::GroupBy;
@@ -23,6 +23,7 @@ use std::sync::Arc;
 /// What to group by and which fds to count at all.
 #[derive(Debug, Clone, Default)]
 pub struct TrackOptions {
+    /// What an fd's key keeps of its target.
     pub group_by: GroupBy,
     /// Keep only fds whose target matches (`--match`).
     pub include: Option<Regex>,
@@ -31,6 +32,7 @@ pub struct TrackOptions {
 }
 
 impl TrackOptions {
+    /// Whether `e` is counted at all (`--match` / `--exclude`).
     pub fn keeps(&self, e: &FdEntry) -> bool {
         self.include.as_ref().is_none_or(|r| r.is_match(&e.target))
             && !self.exclude.as_ref().is_some_and(|r| r.is_match(&e.target))
@@ -99,6 +101,7 @@ struct GroupState {
 }
 
 impl Tracker {
+    /// A tracker for ticks about `interval_secs` apart (what the report says was asked for).
     pub fn new(opts: TrackOptions, interval_secs: f64) -> Tracker {
         Tracker {
             opts,
@@ -220,6 +223,7 @@ impl Tracker {
         }
     }
 
+    /// Ticks taken in so far.
     pub fn ticks(&self) -> u64 {
         self.ticks
     }
@@ -233,6 +237,7 @@ impl Tracker {
         Some((e.kind(), group::key(e, self.opts.group_by, &p.listeners)))
     }
 
+    /// What the watch found so far.
     pub fn report(&self) -> Report {
         let t0 = self.t_first.unwrap_or(0.0);
         let duration_secs = match (self.t_first, self.t_last) {

@@ -13,8 +13,10 @@ const MIN_T: f64 = 4.0;
 /// that filled early and stayed flat is not a leak (and the last quarter must set a new high).
 const MIN_RECENT_SHARE: f64 = 0.25;
 
+/// Whether a series of counts leaks, and how fast it grows.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// It grows steadily: a leak.
     pub leaking: bool,
     /// Least-squares slope of the count over time, fds per second.
     pub rate_per_sec: f64,

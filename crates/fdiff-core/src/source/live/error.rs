@@ -6,22 +6,34 @@ use rustix::io::Errno;
 /// Why a process could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcError {
+    /// The pid names no process.
     NoSuchProcess {
+        /// The pid asked for.
         pid: i32,
     },
+    /// The process's fds cannot be read by this user.
     PermissionDenied {
+        /// The process.
         pid: i32,
+        /// Its command name, when /proc told it.
         comm: Option<String>,
     },
+    /// The process has exited but is not reaped: it holds no fds.
     Zombie {
+        /// The process.
         pid: i32,
+        /// Its command name.
         comm: String,
     },
     /// Exited (or its pid now names another process) while being watched.
     Gone,
+    /// A file of /proc for the process could not be read.
     Io {
+        /// The process.
         pid: i32,
+        /// What was being read ("/proc/PID/fd", say).
         what: &'static str,
+        /// The failure.
         err: Errno,
     },
 }

@@ -46,6 +46,7 @@ struct Watched {
 }
 
 impl LiveSource {
+    /// A source for the processes `selector` names; [`LiveSource::start`] opens them.
     pub fn new(selector: super::select::Selector) -> LiveSource {
         LiveSource {
             selector,
@@ -173,6 +174,7 @@ impl LiveSource {
         self.procs.len()
     }
 
+    /// Whether processes may join while the watch runs (a selection by name, or children).
     pub(crate) fn is_dynamic(&self) -> bool {
         self.selector.is_dynamic()
     }

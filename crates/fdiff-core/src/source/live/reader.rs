@@ -110,6 +110,7 @@ impl LiveProc {
         })
     }
 
+    /// The process this reader reads.
     pub fn id(&self) -> ProcId {
         self.id
     }
