@@ -171,6 +171,7 @@ pub fn analysis(a: &AnalysisArgs) -> Result<Analysis, Error> {
                 .as_deref()
                 .map(|r| regex(r, "--exclude"))
                 .transpose()?,
+            ..TrackOptions::default()
         },
         format: format(a.format),
     })

@@ -44,6 +44,10 @@ pub struct TickLine {
     pub t: f64,
     /// One line per process seen or gone at this tick.
     pub procs: Vec<ProcLine>,
+    /// Seconds on a monotonic clock since the watch began (absent in recordings made before
+    /// fdiff recorded it; readers then take slopes on `t`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mono: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -14,10 +14,26 @@ use crate::snapshot::{ProcId, Snapshot};
 /// What one tick saw, process by process.
 #[derive(Debug, Clone)]
 pub struct Tick {
-    /// Unix time the tick started.
+    /// Unix time the tick started: for display and recordings (it steps when the wall clock
+    /// is set).
     pub t: f64,
     /// What happened to each process, in the order the source met them.
     pub events: Vec<Event>,
+    /// Seconds on a monotonic clock since the watch began, when the source knows it (a live
+    /// source always does; recordings made before it was recorded do not). Slopes are taken
+    /// on this axis when present, so a wall clock stepped mid-watch does not fake growth.
+    pub mono: Option<f64>,
+}
+
+impl Tick {
+    /// A tick at unix time `t` without a monotonic time (the tracker falls back on `t`).
+    pub fn new(t: f64, events: Vec<Event>) -> Tick {
+        Tick {
+            t,
+            events,
+            mono: None,
+        }
+    }
 }
 
 /// What one tick saw of one process.

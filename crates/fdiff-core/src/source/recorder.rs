@@ -144,6 +144,7 @@ impl<W: Write> Recorder<W> {
             tick: self.ticks,
             t: tick.t,
             procs,
+            mono: tick.mono,
         }))?;
         self.ticks += 1;
         Ok(())

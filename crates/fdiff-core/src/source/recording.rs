@@ -528,7 +528,14 @@ impl<R: BufRead> RecordingSource<R> {
                 }
             }
         }
-        Ok(Tick { t: tl.t, events })
+        // Hostile or damaged times are dropped rather than trusted: the tracker then falls back
+        // on the wall time, as for a recording made before monotonic times were recorded.
+        let mono = tl.mono.filter(|m| m.is_finite() && *m >= 0.0);
+        Ok(Tick {
+            t: tl.t,
+            events,
+            mono,
+        })
     }
 
     /// The snapshots of tick `n` counting from 0, holding only the state of the tick being

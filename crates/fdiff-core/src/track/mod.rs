@@ -6,8 +6,10 @@ pub mod group;
 pub mod model;
 pub(crate) mod series;
 pub mod verdict;
+pub mod view;
 
 pub use group::GroupBy;
+pub use view::{GroupView, ProcessView, RollupView, View};
 pub use model::{
     Counts, DiffReport, GroupReport, ProcessReport, REPORT_SCHEMA, Report, RollupReport,
 };
@@ -20,8 +22,8 @@ use series::{Clock, Series};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// What to group by and which fds to count at all.
-#[derive(Debug, Clone, Default)]
+/// What to group by, which fds to count at all, and how many exited processes to keep whole.
+#[derive(Debug, Clone)]
 pub struct TrackOptions {
     /// What an fd's key keeps of its target.
     pub group_by: GroupBy,
@@ -29,6 +31,24 @@ pub struct TrackOptions {
     pub include: Option<Regex>,
     /// Drop fds whose target matches (`--exclude`).
     pub exclude: Option<Regex>,
+    /// Exited processes kept in full (their groups listed in the report); past this, the
+    /// oldest are folded into per-(command, kind, key) summaries that roll-ups still count, so
+    /// a long watch of a pool that respawns its workers stays within a fixed memory budget.
+    pub keep_exited: usize,
+}
+
+/// The default of [`TrackOptions::keep_exited`].
+pub const DEFAULT_KEEP_EXITED: usize = 64;
+
+impl Default for TrackOptions {
+    fn default() -> Self {
+        TrackOptions {
+            group_by: GroupBy::default(),
+            include: None,
+            exclude: None,
+            keep_exited: DEFAULT_KEEP_EXITED,
+        }
+    }
 }
 
 impl TrackOptions {
@@ -42,19 +62,64 @@ impl TrackOptions {
 const EXAMPLES: usize = 3;
 /// Fewer closes than this in a process's last tick are ordinary closes, not a shutdown.
 const SHUTDOWN_MIN_CLOSES: u64 = 3;
+/// Every group and roll-up whose count did not change is judged again at least once over
+/// this many ticks (a slice of them each tick), since time alone can change a verdict.
+const REJUDGE_TICKS: usize = 16;
+/// Rates and lifetimes of folded leaking members kept for the roll-up's medians (a sample:
+/// the latest ones); their number is counted exactly.
+const FOLDED_SAMPLES: usize = 1024;
 
-/// All state of a watch, fed tick by tick by the pipeline (live or from a recording).
+/// A group for the whole watch: the process (numbered in the order first seen, never reused,
+/// unlike pids) and the group's index within it (groups are never removed from a process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId {
+    /// The process's number within the watch.
+    pub proc: u64,
+    /// The group's number within the process.
+    pub group: u32,
+}
+
+/// A roll-up's identity: the command, the kind and the key its members share.
+type RKey = (String, Kind, String);
+
+/// All state of a watch, fed tick by tick by the pipeline (live or from a recording) through
+/// [`Tracker::feed`]. After each tick, [`Tracker::view`] reads the verdicts as of that tick,
+/// judged again only where something changed; [`Tracker::report`] assembles the full result.
 pub struct Tracker {
     opts: TrackOptions,
     interval_secs: f64,
     clock: Clock,
     ticks: u64,
+    /// Unix times of the first and latest tick (display, durations).
     t_first: Option<f64>,
     t_last: Option<f64>,
-    /// Time of the tick before the one in progress: where a group born in this tick had zero.
-    t_prev: Option<f64>,
-    procs: Vec<ProcTrack>,
-    index: HashMap<ProcId, usize>,
+    /// The slope axis (monotonic seconds when the source gives them, else unix time) of the
+    /// first, the latest and the previous tick; the previous one is where a group born in
+    /// this tick had zero.
+    axis_first: Option<f64>,
+    axis_last: Option<f64>,
+    axis_prev: Option<f64>,
+    use_mono: bool,
+    /// The tick of the latest bucket compaction: every verdict judged before it is stale.
+    compacted_at: u64,
+    next_serial: u64,
+    procs: BTreeMap<u64, ProcTrack>,
+    index: HashMap<ProcId, u64>,
+    /// Exited processes still kept in full, in the order they exited.
+    exited_kept: std::collections::VecDeque<u64>,
+    folded_procs: u64,
+    folded_groups: u64,
+    n_groups: usize,
+    rollups: BTreeMap<RKey, RollupState>,
+    /// Processes with a group touched in the tick in progress.
+    touched: Vec<u64>,
+    /// Groups whose count changed in the latest tick.
+    changed: Vec<GroupId>,
+    leaking: std::collections::BTreeSet<GroupId>,
+    leaking_rollups: std::collections::BTreeSet<RKey>,
+    /// Where the slow re-judging of unchanged groups and roll-ups goes on.
+    cursor: GroupId,
+    rollup_cursor: Option<RKey>,
 }
 
 struct ProcTrack {
@@ -67,6 +132,8 @@ struct ProcTrack {
     fds_now: u64,
     fds_peak: u64,
     exited_at: Option<f64>,
+    /// The tick its exit was seen.
+    exit_tick: u64,
     groups: Vec<GroupState>,
     group_index: HashMap<(Kind, String), usize>,
     fds: HashMap<i32, FdSlot>,
@@ -75,6 +142,9 @@ struct ProcTrack {
     /// tick so that a shutdown can be told from a fix.
     last_closes: Vec<(usize, bool)>,
     fds_before_last: u64,
+    /// The tick in progress, and the groups whose count it changed.
+    tick: u64,
+    touched: Vec<u32>,
 }
 
 #[derive(Clone, Copy)]
@@ -98,6 +168,120 @@ struct GroupState {
     /// Whether `examples` holds targets opened during the watch (preferred over baseline ones).
     examples_new: bool,
     series: Series,
+    /// The cached verdict and the tick it was judged at.
+    verdict: verdict::Verdict,
+    judged: Option<u64>,
+    touched_at: u64,
+}
+
+/// A roll-up: its members kept in full, what the folded ones left, and its cached result.
+#[derive(Default)]
+struct RollupState {
+    members: std::collections::BTreeSet<GroupId>,
+    folded: Folded,
+    /// The latest tick its membership changed (a member joined, exited or was folded).
+    settled_at: u64,
+    judged: Option<u64>,
+    /// None while it spans fewer than two processes.
+    cached: Option<RollupReport>,
+}
+
+/// What folded members of one roll-up left behind: their counts, their part of the live sum
+/// bucket by bucket, and what the roll-up says about leaking members.
+#[derive(Default)]
+struct Folded {
+    pids: std::collections::BTreeSet<i32>,
+    opened: u64,
+    closed: u64,
+    survivors: u64,
+    leaking_members: u64,
+    leaking_exited: bool,
+    rates: Vec<f64>,
+    lives: Vec<f64>,
+    buckets: BTreeMap<usize, FoldAcc>,
+}
+
+/// Sums over the folded members present in one bucket: their mean time and value there, how
+/// many, and how many of them are also present in the next bucket.
+#[derive(Default, Clone, Copy)]
+struct FoldAcc {
+    t: f64,
+    v: f64,
+    members: f64,
+    cont: f64,
+}
+
+fn push_sample(v: &mut Vec<f64>, seen: u64, x: f64) {
+    if v.len() < FOLDED_SAMPLES {
+        v.push(x);
+    } else {
+        v[(seen as usize) % FOLDED_SAMPLES] = x;
+    }
+}
+
+impl Folded {
+    fn add(&mut self, p: &ProcTrack, g: &GroupState, v: verdict::Verdict, t0_wall: f64) {
+        self.pids.insert(p.id.pid);
+        self.opened += g.opened;
+        self.closed += g.closed;
+        self.survivors += g.survivors;
+        if v.leaking {
+            push_sample(&mut self.rates, self.leaking_members, v.rate_per_sec);
+            if let Some(at) = p.exited_at {
+                push_sample(
+                    &mut self.lives,
+                    self.leaking_members,
+                    at - p.first_seen.max(t0_wall),
+                );
+                self.leaking_exited = true;
+            }
+            self.leaking_members += 1;
+        }
+        let pts = g.series.by_bucket_as_seen();
+        for (i, &(b, t, val)) in pts.iter().enumerate() {
+            let e = self.buckets.entry(b).or_default();
+            e.t += t;
+            e.v += val;
+            e.members += 1.0;
+            if pts.get(i + 1).is_some_and(|n| n.0 == b + 1) {
+                e.cont += 1.0;
+            }
+        }
+    }
+
+    /// Follow the clock halving its buckets. A member present in both halves of a merged
+    /// bucket counted once in each; it now counts once, at about the mean of its two values
+    /// (taken as the mean of each half: exact when members of a bucket hold alike, which is
+    /// what a pool's members do).
+    fn compact(&mut self) {
+        let mut out: BTreeMap<usize, FoldAcc> = BTreeMap::new();
+        for (b, a) in std::mem::take(&mut self.buckets) {
+            match out.get_mut(&(b / 2)) {
+                Some(prev) if b % 2 == 1 => {
+                    let span = prev.cont.min(prev.members).min(a.members);
+                    let mean = |x: f64, m: f64| if m > 0.0 { x / m } else { 0.0 };
+                    let dv = span * (mean(prev.v, prev.members) + mean(a.v, a.members)) / 2.0;
+                    let dt = span * (mean(prev.t, prev.members) + mean(a.t, a.members)) / 2.0;
+                    *prev = FoldAcc {
+                        t: prev.t + a.t - dt,
+                        v: prev.v + a.v - dv,
+                        members: prev.members + a.members - span,
+                        cont: a.cont,
+                    };
+                }
+                _ => {
+                    out.insert(b / 2, a);
+                }
+            }
+        }
+        self.buckets = out;
+    }
+}
+
+fn judge_series(g: &GroupState, t0: f64) -> verdict::Verdict {
+    let (t, y) = g.series.points();
+    let t: Vec<f64> = t.iter().map(|x| x - t0).collect();
+    verdict::judge(&t, &y, g.survivors)
 }
 
 impl Tracker {
@@ -110,34 +294,100 @@ impl Tracker {
             ticks: 0,
             t_first: None,
             t_last: None,
-            t_prev: None,
-            procs: Vec::new(),
+            axis_first: None,
+            axis_last: None,
+            axis_prev: None,
+            use_mono: false,
+            compacted_at: 0,
+            next_serial: 0,
+            procs: BTreeMap::new(),
             index: HashMap::new(),
+            exited_kept: std::collections::VecDeque::new(),
+            folded_procs: 0,
+            folded_groups: 0,
+            n_groups: 0,
+            rollups: BTreeMap::new(),
+            touched: Vec::new(),
+            changed: Vec::new(),
+            leaking: std::collections::BTreeSet::new(),
+            leaking_rollups: std::collections::BTreeSet::new(),
+            cursor: GroupId { proc: 0, group: 0 },
+            rollup_cursor: None,
         }
     }
 
-    /// Start a tick at unix time `t`.
-    pub fn begin_tick(&mut self, t: f64) {
+    /// Feed one tick: its new processes, the changes of known ones, and exits. Afterwards
+    /// [`Tracker::view`] shows the state as of this tick.
+    pub fn feed(&mut self, tick: &crate::source::Tick) {
+        use crate::source::Event;
+        self.begin_tick(tick);
+        for ev in &tick.events {
+            match ev {
+                Event::First(s) => self.first(s),
+                Event::Update { snapshot, delta } => self.update(snapshot, delta),
+                Event::Exited { id, at } => self.exited(*id, *at),
+            }
+        }
+        self.end_tick();
+    }
+
+    /// A read-only view of the state as of the latest tick: cheap to take every tick.
+    pub fn view(&self) -> view::View<'_> {
+        view::View { tr: self }
+    }
+
+    fn begin_tick(&mut self, tick: &crate::source::Tick) {
+        let t = tick.t;
         self.ticks += 1;
+        if self.t_first.is_none() {
+            self.use_mono = tick.mono.is_some();
+        }
+        let axis = match (self.use_mono, self.axis_last, tick.mono) {
+            (false, _, _) => t,
+            (true, last, Some(m)) => last.map_or(m, |l| m.max(l)),
+            // A tick without a monotonic time in a watch that has them: step by the wall
+            // clock, never backwards.
+            (true, Some(l), None) => l + (t - self.t_last.unwrap_or(t)).max(0.0),
+            (true, None, None) => t,
+        };
         self.t_first.get_or_insert(t);
-        self.t_prev = self.t_last;
         self.t_last = Some(t);
-        if self.clock.tick(t) {
-            for p in &mut self.procs {
+        self.axis_first.get_or_insert(axis);
+        self.axis_prev = self.axis_last;
+        self.axis_last = Some(axis);
+        if self.clock.tick(axis) {
+            for p in self.procs.values_mut() {
                 for g in &mut p.groups {
                     g.series.compact();
                 }
             }
+            for r in self.rollups.values_mut() {
+                r.folded.compact();
+            }
+            self.compacted_at = self.ticks;
+        }
+    }
+
+    fn note_touched(&mut self, serial: u64) {
+        if self
+            .procs
+            .get(&serial)
+            .is_some_and(|p| !p.touched.is_empty())
+            && !self.touched.contains(&serial)
+        {
+            self.touched.push(serial);
         }
     }
 
     /// A process seen for the first time: its snapshot is the baseline.
-    pub fn first(&mut self, snap: &Snapshot) {
+    fn first(&mut self, snap: &Snapshot) {
         let id = snap.proc_id();
         if self.index.contains_key(&id) {
             return;
         }
         let n = snap.fds.len() as u64;
+        let serial = self.next_serial;
+        self.next_serial += 1;
         let mut p = ProcTrack {
             id,
             comm: snap.comm.clone(),
@@ -148,12 +398,15 @@ impl Tracker {
             fds_now: n,
             fds_peak: n,
             exited_at: None,
+            exit_tick: 0,
             groups: Vec::new(),
             group_index: HashMap::new(),
             fds: HashMap::with_capacity(snap.fds.len()),
             listeners: Listeners::default(),
             last_closes: Vec::new(),
             fds_before_last: n,
+            tick: self.ticks,
+            touched: Vec::new(),
         };
         for e in &snap.fds {
             p.listeners.add(e);
@@ -165,23 +418,65 @@ impl Tracker {
         for g in &mut p.groups {
             g.start = g.count;
         }
-        self.index.insert(id, self.procs.len());
-        self.procs.push(p);
+        self.join_rollups(serial, &p, 0);
+        self.n_groups += p.groups.len();
+        self.index.insert(id, serial);
+        self.procs.insert(serial, p);
+        self.note_touched(serial);
+    }
+
+    /// Enter groups `from..` of a process into their roll-ups.
+    fn join_rollups(&mut self, serial: u64, p: &ProcTrack, from: usize) {
+        for (gi, g) in p.groups.iter().enumerate().skip(from) {
+            let r = self
+                .rollups
+                .entry((p.comm.clone(), g.kind, g.key.clone()))
+                .or_default();
+            r.members.insert(GroupId {
+                proc: serial,
+                group: gi as u32,
+            });
+            r.settled_at = self.ticks;
+        }
+    }
+
+    fn leave_rollups(&mut self, serial: u64) {
+        let Some(p) = self.procs.get(&serial) else {
+            return;
+        };
+        for (gi, g) in p.groups.iter().enumerate() {
+            if let Some(r) = self.rollups.get_mut(&(p.comm.clone(), g.kind, g.key.clone())) {
+                r.members.remove(&GroupId {
+                    proc: serial,
+                    group: gi as u32,
+                });
+                r.settled_at = self.ticks;
+            }
+        }
     }
 
     /// The changes of a known process since its last tick.
-    pub fn update(&mut self, snap: &Snapshot, delta: &Delta) {
-        let Some(&i) = self.index.get(&snap.proc_id()) else {
+    fn update(&mut self, snap: &Snapshot, delta: &Delta) {
+        let Some(&serial) = self.index.get(&snap.proc_id()) else {
             return;
         };
-        let p = &mut self.procs[i];
+        let renamed = self.procs.get(&serial).is_some_and(|p| p.comm != snap.comm);
+        if renamed {
+            // Its groups belong to the roll-ups of the command it runs now.
+            self.leave_rollups(serial);
+        }
+        let Some(p) = self.procs.get_mut(&serial) else {
+            return;
+        };
         p.fd_limit = snap.fd_limit;
-        if p.comm != snap.comm {
+        if renamed {
             p.comm.clone_from(&snap.comm);
             p.cmdline.clone_from(&snap.cmdline);
         }
+        let before = p.groups.len();
+        p.tick = self.ticks;
         let bucket = self.clock.bucket();
-        let prev_t = self.t_prev;
+        let prev_t = self.axis_prev;
         p.last_closes.clear();
         p.fds_before_last = p.fds_now;
         for e in delta.all_closed() {
@@ -195,32 +490,300 @@ impl Tracker {
         }
         p.fds_now = snap.fds.len() as u64;
         p.fds_peak = p.fds_peak.max(p.fds_now);
+        let after = p.groups.len();
+        self.n_groups += after - before;
+        if renamed || after > before {
+            if let Some(p) = self.procs.remove(&serial) {
+                self.join_rollups(serial, &p, if renamed { 0 } else { before });
+                self.procs.insert(serial, p);
+            }
+        }
+        self.note_touched(serial);
     }
 
     /// The process is gone (exited, or its pid now names another process).
-    pub fn exited(&mut self, id: ProcId, at: f64) {
-        if let Some(&i) = self.index.get(&id) {
-            let p = &mut self.procs[i];
-            if p.exited_at.is_none() {
-                p.undo_shutdown_closes();
-            }
-            p.exited_at.get_or_insert(at);
-            // Its groups and series stay for the report; the per-fd map is no longer needed,
-            // so a week of respawning workers does not pile up fd tables.
-            p.fds = HashMap::new();
-            p.listeners = Listeners::default();
+    fn exited(&mut self, id: ProcId, at: f64) {
+        let Some(&serial) = self.index.get(&id) else {
+            return;
+        };
+        let ticks = self.ticks;
+        let Some(p) = self.procs.get_mut(&serial) else {
+            return;
+        };
+        if p.exited_at.is_some() {
+            return;
         }
+        p.tick = ticks;
+        p.undo_shutdown_closes();
+        p.exited_at = Some(at);
+        p.exit_tick = ticks;
+        // Its groups and series stay for the report; the per-fd map is no longer needed,
+        // so a week of respawning workers does not pile up fd tables.
+        p.fds = HashMap::new();
+        p.listeners = Listeners::default();
+        // Judged once more now that its series ended, then never again (until compaction).
+        for gi in 0..p.groups.len() {
+            p.touch(gi);
+        }
+        let keys: Vec<RKey> = p
+            .groups
+            .iter()
+            .map(|g| (p.comm.clone(), g.kind, g.key.clone()))
+            .collect();
+        for k in keys {
+            if let Some(r) = self.rollups.get_mut(&k) {
+                r.settled_at = ticks;
+            }
+        }
+        self.exited_kept.push_back(serial);
+        self.note_touched(serial);
     }
 
-    /// End the tick: every live process's groups record their count.
-    pub fn end_tick(&mut self) {
+    /// End the tick: every live process's groups record their count; the groups that changed
+    /// (and a slice of the others) are judged again, with their roll-ups; exited processes
+    /// past the number kept are folded.
+    fn end_tick(&mut self) {
         let bucket = self.clock.bucket();
-        let t = self.t_last.unwrap_or(0.0);
-        for p in self.procs.iter_mut().filter(|p| p.exited_at.is_none()) {
+        let t = self.axis_last.unwrap_or(0.0);
+        for p in self.procs.values_mut().filter(|p| p.exited_at.is_none()) {
             for g in &mut p.groups {
                 g.series.add(bucket, t, g.count as f64);
             }
         }
+        self.changed.clear();
+        for serial in std::mem::take(&mut self.touched) {
+            if let Some(p) = self.procs.get_mut(&serial) {
+                for gi in std::mem::take(&mut p.touched) {
+                    self.changed.push(GroupId {
+                        proc: serial,
+                        group: gi,
+                    });
+                }
+            }
+        }
+        self.changed.sort_unstable();
+        let mut dirty: std::collections::BTreeSet<RKey> = std::collections::BTreeSet::new();
+        for id in self.changed.clone() {
+            self.rejudge(id, true, &mut dirty);
+        }
+        self.rejudge_slice(&mut dirty);
+        self.fold_excess(&mut dirty);
+        self.rejudge_rollup_slice(&mut dirty);
+        for k in dirty {
+            self.rejudge_rollup(k);
+        }
+    }
+
+    /// Judge one group again; its roll-up is judged again when `count_changed` or when the
+    /// verdict moved.
+    fn rejudge(
+        &mut self,
+        id: GroupId,
+        count_changed: bool,
+        dirty: &mut std::collections::BTreeSet<RKey>,
+    ) {
+        let t0 = self.axis_first.unwrap_or(0.0);
+        let ticks = self.ticks;
+        let Some(p) = self.procs.get_mut(&id.proc) else {
+            return;
+        };
+        let Some(g) = p.groups.get_mut(id.group as usize) else {
+            return;
+        };
+        if g.judged == Some(ticks) {
+            return;
+        }
+        let v = judge_series(g, t0);
+        let moved = v != g.verdict;
+        g.verdict = v;
+        g.judged = Some(ticks);
+        if v.leaking {
+            self.leaking.insert(id);
+        } else {
+            self.leaking.remove(&id);
+        }
+        if count_changed || moved {
+            dirty.insert((p.comm.clone(), g.kind, g.key.clone()));
+        }
+    }
+
+    /// Whether a group's cached verdict is as of now: judged this tick, or since its process
+    /// exited (its series no longer changes) and since the last compaction.
+    fn fresh(&self, p: &ProcTrack, g: &GroupState) -> bool {
+        match g.judged {
+            Some(j) if j == self.ticks => true,
+            Some(j) => p.exited_at.is_some() && j >= p.exit_tick && j >= self.compacted_at,
+            None => false,
+        }
+    }
+
+    fn verdict_of(&self, p: &ProcTrack, g: &GroupState) -> verdict::Verdict {
+        if self.fresh(p, g) {
+            g.verdict
+        } else {
+            judge_series(g, self.axis_first.unwrap_or(0.0))
+        }
+    }
+
+    /// The slow cadence: an unchanged count can still change a verdict as time passes (a
+    /// flat tail clears a leak; flat points after a step can make one, as can a bucket
+    /// compaction), so each tick judges the next 1/[`REJUDGE_TICKS`] of all groups again,
+    /// round robin: every verdict is at most that many ticks old, and a tick costs the
+    /// changed groups plus that slice rather than every group.
+    fn rejudge_slice(&mut self, dirty: &mut std::collections::BTreeSet<RKey>) {
+        let mut steps = self.n_groups.div_ceil(REJUDGE_TICKS);
+        let mut wrapped = false;
+        while steps > 0 {
+            let next = self
+                .procs
+                .range(self.cursor.proc..)
+                .find_map(|(&s, p)| {
+                    let from = if s == self.cursor.proc {
+                        self.cursor.group as usize
+                    } else {
+                        0
+                    };
+                    (from < p.groups.len()).then_some(GroupId {
+                        proc: s,
+                        group: from as u32,
+                    })
+                });
+            let Some(id) = next else {
+                if wrapped {
+                    break;
+                }
+                wrapped = true;
+                self.cursor = GroupId { proc: 0, group: 0 };
+                continue;
+            };
+            self.cursor = GroupId {
+                proc: id.proc,
+                group: id.group + 1,
+            };
+            steps -= 1;
+            let stale = self.procs.get(&id.proc).is_some_and(|p| {
+                p.groups
+                    .get(id.group as usize)
+                    .is_some_and(|g| !self.fresh(p, g))
+            });
+            if stale {
+                self.rejudge(id, false, dirty);
+            }
+        }
+    }
+
+    fn rejudge_rollup_slice(&mut self, dirty: &mut std::collections::BTreeSet<RKey>) {
+        let n = self.rollups.len().div_ceil(REJUDGE_TICKS);
+        let mut keys: Vec<RKey> = match &self.rollup_cursor {
+            Some(c) => self
+                .rollups
+                .range::<RKey, _>((std::ops::Bound::Excluded(c), std::ops::Bound::Unbounded))
+                .take(n)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        if keys.len() < n {
+            let more: Vec<RKey> = self
+                .rollups
+                .keys()
+                .take(n - keys.len())
+                .cloned()
+                .collect();
+            keys.extend(more);
+        }
+        self.rollup_cursor = keys.last().cloned();
+        dirty.extend(keys);
+    }
+
+    fn rejudge_rollup(&mut self, key: RKey) {
+        let Some(r) = self.rollups.get(&key) else {
+            return;
+        };
+        let report = self.compute_rollup(&key, r);
+        let Some(r) = self.rollups.get_mut(&key) else {
+            return;
+        };
+        r.judged = Some(self.ticks);
+        let leaking = report.as_ref().is_some_and(|x| x.counts.leaking);
+        r.cached = report;
+        if leaking {
+            self.leaking_rollups.insert(key);
+        } else if r.members.is_empty() && r.folded.pids.is_empty() {
+            self.leaking_rollups.remove(&key);
+            self.rollups.remove(&key);
+        } else {
+            self.leaking_rollups.remove(&key);
+        }
+    }
+
+    fn rollup_fresh(&self, r: &RollupState) -> bool {
+        match r.judged {
+            Some(j) if j == self.ticks => true,
+            Some(j) => {
+                j >= r.settled_at
+                    && j >= self.compacted_at
+                    && r.members.iter().all(|m| {
+                        self.procs
+                            .get(&m.proc)
+                            .is_none_or(|p| p.exited_at.is_some())
+                    })
+            }
+            None => false,
+        }
+    }
+
+    /// Fold the exited processes past [`TrackOptions::keep_exited`], oldest first, those
+    /// without a leaking group before those with one (whose groups the report lists).
+    fn fold_excess(&mut self, dirty: &mut std::collections::BTreeSet<RKey>) {
+        while self.exited_kept.len() > self.opts.keep_exited {
+            let pos = self
+                .exited_kept
+                .iter()
+                .position(|s| {
+                    !self
+                        .leaking
+                        .range(GroupId { proc: *s, group: 0 }..=GroupId {
+                            proc: *s,
+                            group: u32::MAX,
+                        })
+                        .any(|_| true)
+                })
+                .unwrap_or(0);
+            let Some(serial) = self.exited_kept.remove(pos) else {
+                break;
+            };
+            self.fold(serial, dirty);
+        }
+    }
+
+    fn fold(&mut self, serial: u64, dirty: &mut std::collections::BTreeSet<RKey>) {
+        let Some(p) = self.procs.get(&serial) else {
+            return;
+        };
+        let t0_wall = self.t_first.unwrap_or(0.0);
+        let verdicts: Vec<verdict::Verdict> =
+            p.groups.iter().map(|g| self.verdict_of(p, g)).collect();
+        let Some(p) = self.procs.remove(&serial) else {
+            return;
+        };
+        self.index.remove(&p.id);
+        for (gi, (g, v)) in p.groups.iter().zip(verdicts).enumerate() {
+            let id = GroupId {
+                proc: serial,
+                group: gi as u32,
+            };
+            self.leaking.remove(&id);
+            let key = (p.comm.clone(), g.kind, g.key.clone());
+            let r = self.rollups.entry(key.clone()).or_default();
+            r.members.remove(&id);
+            r.folded.add(&p, g, v, t0_wall);
+            r.settled_at = self.ticks;
+            dirty.insert(key);
+        }
+        self.n_groups = self.n_groups.saturating_sub(p.groups.len());
+        self.folded_procs += 1;
+        self.folded_groups += p.groups.len() as u64;
     }
 
     /// Ticks taken in so far.
@@ -228,18 +791,30 @@ impl Tracker {
         self.ticks
     }
 
+    /// How many processes and groups the tracker holds in full, and how many exited
+    /// processes it has folded into summaries: what bounds its memory on a long watch.
+    pub fn retained(&self) -> Retained {
+        Retained {
+            processes: self.procs.len(),
+            groups: self.n_groups,
+            rollups: self.rollups.len(),
+            folded_processes: self.folded_procs,
+            folded_groups: self.folded_groups,
+        }
+    }
+
     /// Current count and normalized key of the group an fd of `id` belongs to.
     pub fn group_of(&self, id: ProcId, e: &FdEntry) -> Option<(Kind, String)> {
-        let p = &self.procs[*self.index.get(&id)?];
+        let p = self.procs.get(self.index.get(&id)?)?;
         if !self.opts.keeps(e) {
             return None;
         }
         Some((e.kind(), group::key(e, self.opts.group_by, &p.listeners)))
     }
 
-    /// What the watch found so far.
+    /// The full result as of the latest tick, from the cached verdicts (only those not
+    /// current are judged here).
     pub fn report(&self) -> Report {
-        let t0 = self.t_first.unwrap_or(0.0);
         let duration_secs = match (self.t_first, self.t_last) {
             (Some(a), Some(b)) => b - a,
             _ => 0.0,
@@ -249,15 +824,14 @@ impl Tracker {
         let tick_secs = achieved_interval_secs.unwrap_or(self.interval_secs);
         let mut processes = Vec::new();
         let mut groups = Vec::new();
-        for p in &self.procs {
+        for p in self.procs.values() {
             let mut leak_rate = 0.0;
             for g in &p.groups {
-                let (t, y) = g.series.points();
-                let t: Vec<f64> = t.iter().map(|x| x - t0).collect();
-                let v = verdict::judge(&t, &y, g.survivors);
+                let v = self.verdict_of(p, g);
                 if v.leaking {
                     leak_rate += v.rate_per_sec;
                 }
+                let (_, y) = g.series.points();
                 groups.push(GroupReport {
                     pid: p.id.pid,
                     comm: p.comm.clone(),
@@ -309,7 +883,23 @@ impl Tracker {
                 .then(a.kind.cmp(&b.kind))
                 .then(a.key.cmp(&b.key))
         });
-        let rollup = self.rollup(t0);
+        let mut rollup: Vec<RollupReport> = self
+            .rollups
+            .iter()
+            .filter_map(|(k, r)| {
+                if self.rollup_fresh(r) {
+                    r.cached.clone()
+                } else {
+                    self.compute_rollup(k, r)
+                }
+            })
+            .collect();
+        rollup.sort_by(|a, b| {
+            a.counts
+                .severity(&b.counts)
+                .then(a.comm.cmp(&b.comm))
+                .then(a.key.cmp(&b.key))
+        });
         let leaking =
             groups.iter().any(|g| g.counts.leaking) || rollup.iter().any(|r| r.counts.leaking);
         Report {
@@ -326,6 +916,7 @@ impl Tracker {
             leaking,
             // Known to the source, not the tracker: the caller fills it in.
             unwatched: Vec::new(),
+            folded_processes: self.folded_procs,
         }
     }
 
@@ -333,113 +924,133 @@ impl Tracker {
     /// the members alive in that bucket. A member that exited stops contributing at its exit
     /// (the kernel freed its fds), so a pool whose workers die holding a few fds and are
     /// replaced does not climb; a leak inside workers that are recycled is still found by
-    /// each member's own verdict, and said to be masked by the respawns.
-    fn rollup(&self, t0: f64) -> Vec<RollupReport> {
-        type RKey = (String, Kind, String);
-        let mut members: BTreeMap<RKey, Vec<(usize, usize)>> = BTreeMap::new();
-        for (pi, p) in self.procs.iter().enumerate() {
-            for (gi, g) in p.groups.iter().enumerate() {
-                members
-                    .entry((p.comm.clone(), g.kind, g.key.clone()))
-                    .or_default()
-                    .push((pi, gi));
+    /// each member's own verdict, and said to be masked by the respawns. Folded members count
+    /// through what they left in [`Folded`].
+    fn compute_rollup(&self, key: &RKey, r: &RollupState) -> Option<RollupReport> {
+        let t0 = self.axis_first.unwrap_or(0.0);
+        let t0_wall = self.t_first.unwrap_or(0.0);
+        let (comm, kind, k) = key;
+        let mut pids: Vec<i32> = r
+            .members
+            .iter()
+            .filter_map(|m| self.procs.get(&m.proc).map(|p| p.id.pid))
+            .chain(r.folded.pids.iter().copied())
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        if pids.len() < 2 {
+            return None;
+        }
+        let nb = self.clock.buckets();
+        let mut sum = vec![0.0f64; nb];
+        let mut tsum = vec![(0.0f64, 0.0f64); nb];
+        let f = &r.folded;
+        let mut c = Counts {
+            opened: f.opened,
+            closed: f.closed,
+            survivors: f.survivors,
+            ..Counts::default()
+        };
+        let mut leaking_rates = f.rates.clone();
+        let mut leaking_lives = f.lives.clone();
+        let mut leaking_members = f.leaking_members;
+        let mut leaking_exited = f.leaking_exited;
+        for (&b, a) in &f.buckets {
+            if let (Some(slot), Some(ts)) = (sum.get_mut(b), tsum.get_mut(b)) {
+                *slot += a.v;
+                ts.0 += a.t;
+                ts.1 += a.members;
             }
         }
-        let mut out = Vec::new();
-        for ((comm, kind, key), list) in members {
-            let mut pids: Vec<i32> = list.iter().map(|&(pi, _)| self.procs[pi].id.pid).collect();
-            pids.sort_unstable();
-            pids.dedup();
-            if pids.len() < 2 {
+        // (pid, headroom to its limit, its own slope of this group) of live members.
+        let mut live = Vec::new();
+        for m in &r.members {
+            let Some(p) = self.procs.get(&m.proc) else {
                 continue;
-            }
-            let nb = self.clock.buckets();
-            let mut sum = vec![0.0f64; nb];
-            let mut tsum = vec![(0.0f64, 0u32); nb];
-            let mut c = Counts::default();
-            let mut leaking_rates = Vec::new();
-            let mut leaking_lives = Vec::new();
-            let mut leaking_exited = false;
-            // (pid, headroom to its limit, its own slope of this group) of live members.
-            let mut live = Vec::new();
-            for &(pi, gi) in &list {
-                let p = &self.procs[pi];
-                let g = &p.groups[gi];
-                // Start, end and peak are of the live sum; opens and closes of every member.
-                if p.exited_at.is_none() {
-                    c.end += g.count;
-                }
-                c.opened += g.opened;
-                c.closed += g.closed;
-                c.survivors += g.survivors;
-                // What the member holds while it lives: the sum is what the command holds,
-                // so a worker replaced by one holding the same is no change.
-                for (b, t, v) in g.series.by_bucket_as_seen() {
-                    if let (Some(slot), Some(ts)) = (sum.get_mut(b), tsum.get_mut(b)) {
-                        *slot += v;
-                        ts.0 += t;
-                        ts.1 += 1;
-                    }
-                }
-                let (t, y) = g.series.points();
-                let t: Vec<f64> = t.iter().map(|x| x - t0).collect();
-                let own = verdict::judge(&t, &y, g.survivors);
-                if own.leaking {
-                    leaking_rates.push(own.rate_per_sec);
-                    if let Some(at) = p.exited_at {
-                        leaking_exited = true;
-                        leaking_lives.push(at - p.first_seen.max(t0));
-                    }
-                }
-                if p.exited_at.is_none() {
-                    live.push((p.id.pid, p.fd_limit.soft, p.fds_now, own.rate_per_sec));
-                }
-            }
-            let (t, y): (Vec<f64>, Vec<f64>) = tsum
-                .iter()
-                .zip(&sum)
-                .filter(|((_, n), _)| *n > 0)
-                .map(|((ts, n), v)| (ts / f64::from(*n) - t0, *v))
-                .unzip();
-            let v = verdict::judge(&t, &y, c.survivors);
-            c.start = y.first().map_or(0, |&x| x.round() as u64);
-            c.peak = y.iter().fold(c.end, |m, &x| m.max(x.round() as u64));
-            let leaking = v.leaking || !leaking_rates.is_empty();
-            let (eta_to_limit_secs, eta_pid) = if leaking {
-                nearest_to_limit(
-                    &live,
-                    v.rate_per_sec.max(median(&leaking_rates).unwrap_or(0.0)),
-                )
-            } else {
-                (None, None)
             };
-            out.push(RollupReport {
-                comm,
-                pids,
-                kind,
-                key,
-                counts: Counts {
-                    rate_per_sec: v.rate_per_sec,
-                    leaking,
-                    ..c
-                },
-                series: model::downsample(&y),
-                leaking_members: leaking_rates.len() as u64,
-                masked_by_respawn: !v.leaking && leaking_exited,
-                member_rate_per_sec: median(&leaking_rates),
-                member_lifetime_secs: median(&leaking_lives),
-                eta_to_limit_secs,
-                eta_pid,
-            });
+            let Some(g) = p.groups.get(m.group as usize) else {
+                continue;
+            };
+            // Start, end and peak are of the live sum; opens and closes of every member.
+            if p.exited_at.is_none() {
+                c.end += g.count;
+            }
+            c.opened += g.opened;
+            c.closed += g.closed;
+            c.survivors += g.survivors;
+            // What the member holds while it lives: the sum is what the command holds,
+            // so a worker replaced by one holding the same is no change.
+            for (b, t, v) in g.series.by_bucket_as_seen() {
+                if let (Some(slot), Some(ts)) = (sum.get_mut(b), tsum.get_mut(b)) {
+                    *slot += v;
+                    ts.0 += t;
+                    ts.1 += 1.0;
+                }
+            }
+            let own = self.verdict_of(p, g);
+            if own.leaking {
+                leaking_rates.push(own.rate_per_sec);
+                leaking_members += 1;
+                if let Some(at) = p.exited_at {
+                    leaking_exited = true;
+                    leaking_lives.push(at - p.first_seen.max(t0_wall));
+                }
+            }
+            if p.exited_at.is_none() {
+                live.push((p.id.pid, p.fd_limit.soft, p.fds_now, own.rate_per_sec));
+            }
         }
-        out.sort_by(|a, b| {
-            a.counts
-                .severity(&b.counts)
-                .then(a.comm.cmp(&b.comm))
-                .then(a.key.cmp(&b.key))
-        });
-        out
+        let (t, y): (Vec<f64>, Vec<f64>) = tsum
+            .iter()
+            .zip(&sum)
+            .filter(|((_, n), _)| *n > 0.0)
+            .map(|((ts, n), v)| (ts / n - t0, *v))
+            .unzip();
+        let v = verdict::judge(&t, &y, c.survivors);
+        c.start = y.first().map_or(0, |&x| x.round() as u64);
+        c.peak = y.iter().fold(c.end, |m, &x| m.max(x.round() as u64));
+        let leaking = v.leaking || leaking_members > 0;
+        let (eta_to_limit_secs, eta_pid) = if leaking {
+            nearest_to_limit(
+                &live,
+                v.rate_per_sec.max(median(&leaking_rates).unwrap_or(0.0)),
+            )
+        } else {
+            (None, None)
+        };
+        Some(RollupReport {
+            comm: comm.clone(),
+            pids,
+            kind: *kind,
+            key: k.clone(),
+            counts: Counts {
+                rate_per_sec: v.rate_per_sec,
+                leaking,
+                ..c
+            },
+            series: model::downsample(&y),
+            leaking_members,
+            masked_by_respawn: !v.leaking && leaking_exited,
+            member_rate_per_sec: median(&leaking_rates),
+            member_lifetime_secs: median(&leaking_lives),
+            eta_to_limit_secs,
+            eta_pid,
+        })
     }
+}
+
+/// What a [`Tracker`] holds (see [`Tracker::retained`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    /// Processes kept in full, live and exited.
+    pub processes: usize,
+    /// Their groups.
+    pub groups: usize,
+    /// Roll-up keys (command, kind, key), each with its folded summary.
+    pub rollups: usize,
+    /// Exited processes folded into roll-up summaries so far, and their groups.
+    pub folded_processes: u64,
+    pub folded_groups: u64,
 }
 
 /// Whether `fds` last seen is at its soft `limit`, give or take what one tick of growth
@@ -484,6 +1095,16 @@ fn nearest_to_limit(
 }
 
 impl ProcTrack {
+    /// Note that the tick in progress changed group `gi`.
+    fn touch(&mut self, gi: usize) {
+        if let Some(g) = self.groups.get_mut(gi)
+            && g.touched_at != self.tick
+        {
+            g.touched_at = self.tick;
+            self.touched.push(gi as u32);
+        }
+    }
+
     fn open(
         &mut self,
         e: &Arc<FdEntry>,
@@ -514,11 +1135,18 @@ impl ProcTrack {
                     examples: Vec::new(),
                     examples_new: false,
                     series: Series::starting_at(bucket, if new { zero_at } else { None }),
+                    verdict: verdict::Verdict {
+                        leaking: false,
+                        rate_per_sec: 0.0,
+                    },
+                    judged: None,
+                    touched_at: 0,
                 });
                 self.group_index.insert((kind, key), gi);
                 gi
             }
         };
+        self.touch(gi);
         let g = &mut self.groups[gi];
         g.count += 1;
         g.peak = g.peak.max(g.count);
@@ -551,6 +1179,7 @@ impl ProcTrack {
             return;
         };
         let Some(gi) = slot.group else { return };
+        self.touch(gi);
         let g = &mut self.groups[gi];
         g.count = g.count.saturating_sub(1);
         g.closed += 1;
@@ -570,7 +1199,8 @@ impl ProcTrack {
             return;
         }
         let mut per_group: HashMap<usize, f64> = HashMap::new();
-        for &(gi, new) in &self.last_closes {
+        for (gi, new) in std::mem::take(&mut self.last_closes) {
+            self.touch(gi);
             let g = &mut self.groups[gi];
             g.count += 1;
             g.closed = g.closed.saturating_sub(1);
@@ -587,16 +1217,7 @@ impl ProcTrack {
     }
 }
 
-/// Feed one tick's events to `tracker`: what every consumer of a source does per tick.
+/// Feed one tick to `tracker`: the same as [`Tracker::feed`], for callers written before it.
 pub fn feed(tracker: &mut Tracker, tick: &crate::source::Tick) {
-    use crate::source::Event;
-    tracker.begin_tick(tick.t);
-    for ev in &tick.events {
-        match ev {
-            Event::First(s) => tracker.first(s),
-            Event::Update { snapshot, delta } => tracker.update(snapshot, delta),
-            Event::Exited { id, at } => tracker.exited(*id, *at),
-        }
-    }
-    tracker.end_tick();
+    tracker.feed(tick);
 }

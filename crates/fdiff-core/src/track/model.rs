@@ -36,6 +36,10 @@ pub struct Report {
     /// Matching processes fdiff did not watch, by reason (permission, its own fd limit).
     #[serde(default)]
     pub unwatched: Vec<crate::source::unwatched::Unwatched>,
+    /// Exited processes no longer listed one by one (past `keep_exited`): their groups are
+    /// counted in the roll-ups of their command.
+    #[serde(default)]
+    pub folded_processes: u64,
 }
 
 /// One watched process over the watch.

@@ -66,7 +66,7 @@ fn build_ticks(
             });
             prev[i] = Some(s);
         }
-        out.push(Tick { t, events });
+        out.push(Tick::new(t, events));
     }
     out
 }
@@ -238,6 +238,7 @@ fn issue4_closing_everything_on_exit_does_not_hide_a_leak() {
             delta: diff(&snapshot.fds, &closing.fds),
             snapshot: closing.clone(),
         }],
+        mono: None,
     });
     ts.push(Tick {
         t: t_last + 0.5,
@@ -245,6 +246,7 @@ fn issue4_closing_everything_on_exit_does_not_hide_a_leak() {
             id: closing.proc_id(),
             at: t_last + 0.5,
         }],
+        mono: None,
     });
     let mut tr = Tracker::new(TrackOptions::default(), 0.5);
     for t in &ts {
@@ -312,7 +314,7 @@ fn lives_ticks(
                 });
                 prev[i] = Some(s);
             }
-            Tick { t, events }
+            Tick::new(t, events)
         })
         .collect()
 }

@@ -30,6 +30,8 @@ pub struct LiveSource {
     procs: Vec<Watched>,
     sockets: SocketDecoder,
     started: bool,
+    /// When the watch began: the origin of each tick's monotonic time.
+    epoch: std::time::Instant,
     /// Matching processes not watched, and why; each reason is warned about once a run.
     unwatched: Tally,
     /// Most processes fdiff's own fd limit has room for.
@@ -53,6 +55,7 @@ impl LiveSource {
             procs: Vec::new(),
             sockets: SocketDecoder::new(),
             started: false,
+            epoch: std::time::Instant::now(),
             unwatched: Tally::default(),
             budget: super::unwatched::process_budget(),
             warnings: Vec::new(),
@@ -183,6 +186,7 @@ impl LiveSource {
     /// Fails when a process named with --pid turns out unreadable at its first read.
     pub fn next_tick(&mut self) -> Result<Tick, Error> {
         let t = now_secs();
+        let mono = Some(self.epoch.elapsed().as_secs_f64());
         if self.selector.is_dynamic() && self.started {
             let watched: Vec<i32> = self.procs.iter().map(|w| w.proc.id().pid).collect();
             for pid in self.selector.candidates(false, &watched) {
@@ -247,7 +251,7 @@ impl LiveSource {
         self.unwatched.take_warnings(&mut self.warnings, true);
         match self.fatal.take() {
             Some(e) => Err(e),
-            None => Ok(Tick { t, events }),
+            None => Ok(Tick { t, events, mono }),
         }
     }
 
