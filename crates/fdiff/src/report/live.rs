@@ -5,7 +5,7 @@
 use super::human;
 use crate::snapshot::{FdEntry, Kind, ProcId, describe};
 use crate::source::{Event, Tick};
-use crate::track::{Report, Tracker};
+use crate::track::{ProcessView, Tracker, View};
 use crate::util::escape_control;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -135,8 +135,9 @@ impl<S: Sink> LiveLines<S> {
         if (self.verdict_due && since >= VERDICT_EVERY_SECS) || since >= VERDICT_IDLE_SECS {
             self.verdict_at = Some(tick.t);
             self.verdict_due = false;
-            let report = tracker.report();
-            self.verdicts(&report, tick.t);
+            // The tracker's view holds verdicts judged where counts changed (and the rest
+            // on a slow cadence): reading the leaking ones costs what leaks, not every group.
+            self.verdicts(&tracker.view(), tick.t);
             // A leak on its way to being announced or cleared is checked again soon, changes
             // or not.
             self.verdict_due =
@@ -412,56 +413,49 @@ impl<S: Sink> LiveLines<S> {
 
     /// Compare this tick's verdicts with those announced: a line for each new leak and for
     /// each that cleared.
-    fn verdicts(&mut self, r: &Report, t: f64) {
+    fn verdicts(&mut self, v: &View, t: f64) {
         let mut now: BTreeMap<LeakId, String> = BTreeMap::new();
-        let procs: HashMap<i32, &crate::track::ProcessReport> =
-            r.processes.iter().map(|p| (p.pid, p)).collect();
         let mut leaking_groups: BTreeSet<(&str, Kind, &str)> = BTreeSet::new();
-        for g in r.groups.iter().filter(|g| g.counts.leaking) {
-            leaking_groups.insert((g.comm.as_str(), g.kind, g.key.as_str()));
-            let eta = procs.get(&g.pid).map_or(String::new(), |p| {
-                limit_text(p.exited, p.fd_limit.soft, p.eta_to_limit_secs)
-            });
+        for g in v.leaking() {
+            leaking_groups.insert((g.comm(), g.kind(), g.key()));
+            let p = g.process();
+            let eta = limit_text(p.exited(), p.fd_limit().soft, p.eta_to_limit_secs());
             let what = format!(
                 "pid {} ({}) {} {}",
-                g.pid,
-                escape_control(&g.comm),
-                g.kind,
-                escape_control(&g.key)
+                g.pid(),
+                escape_control(g.comm()),
+                g.kind(),
+                escape_control(g.key())
             );
             now.insert(
                 LeakId::Group {
-                    pid: g.pid,
-                    kind: g.kind,
-                    key: g.key.clone(),
+                    pid: g.pid(),
+                    kind: g.kind(),
+                    key: g.key().to_owned(),
                 },
-                format!("{what} {}{eta}", human::rate(g.counts.rate_per_sec)),
+                format!("{what} {}{eta}", human::rate(g.verdict().rate_per_sec)),
             );
         }
-        for ru in r.rollup.iter().filter(|ru| ru.counts.leaking) {
+        for rv in v.leaking_rollups() {
             // A roll-up that leaks because a member does says nothing the member's line
             // did not: only a leak seen in the sum alone gets its own line.
-            if leaking_groups.contains(&(ru.comm.as_str(), ru.kind, ru.key.as_str())) {
+            if leaking_groups.contains(&(rv.comm(), rv.kind(), rv.key())) {
                 continue;
             }
-            let live: Vec<_> = ru
-                .pids
-                .iter()
-                .filter_map(|p| procs.get(p))
-                .filter(|p| !p.exited)
-                .collect();
+            let ru = rv.report();
+            let live: Vec<ProcessView> = rv.live_members().collect();
             // The member nearest its limit, each growing by its share of the sum's rate.
             let share = ru.counts.rate_per_sec / live.len().max(1) as f64;
             let eta = live
                 .iter()
                 .filter_map(|p| {
-                    crate::track::verdict::eta_to_limit(p.fds_end, p.fd_limit.soft, share)
+                    crate::track::verdict::eta_to_limit(p.fds(), p.fd_limit().soft, share)
                 })
                 .min_by(f64::total_cmp);
             let limit = if live.is_empty() {
                 String::new()
             } else {
-                limit_text(false, live.iter().find_map(|p| p.fd_limit.soft), eta)
+                limit_text(false, live.iter().find_map(|p| p.fd_limit().soft), eta)
             };
             let what = format!(
                 "{} processes ({}) {} {}",
@@ -497,7 +491,12 @@ impl<S: Sink> LiveLines<S> {
             self.leaks.remove(&id);
             let what = match &id {
                 LeakId::Group { pid, kind, key } => {
-                    let comm = procs.get(pid).map_or("?", |p| p.comm.as_str());
+                    // Rare (a clear), so a scan for the latest process of that pid is fine.
+                    let comm = v
+                        .processes()
+                        .filter(|p| p.pid() == *pid)
+                        .last()
+                        .map_or("?", |p| p.comm());
                     format!(
                         "pid {pid} ({}) {kind} {}",
                         escape_control(comm),
