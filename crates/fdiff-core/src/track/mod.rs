@@ -5,14 +5,19 @@ pub mod compare;
 pub mod group;
 pub mod model;
 pub(crate) mod series;
+#[doc(hidden)]
+pub mod synth;
 pub mod verdict;
 pub mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use group::GroupBy;
-pub use view::{GroupView, ProcessView, RollupView, View};
 pub use model::{
     Counts, DiffReport, GroupReport, ProcessReport, REPORT_SCHEMA, Report, RollupReport,
 };
+pub use view::{GroupView, ProcessView, RollupView, View};
 
 use crate::diff::Delta;
 use crate::snapshot::{FdEntry, FdLimit, Kind, ProcId, Snapshot};
@@ -120,6 +125,12 @@ pub struct Tracker {
     /// Where the slow re-judging of unchanged groups and roll-ups goes on.
     cursor: GroupId,
     rollup_cursor: Option<RKey>,
+    /// Shares of a slice owed to the slow cadence (groups, roll-ups), so that fewer than
+    /// [`REJUDGE_TICKS`] of them are still each judged once per that many ticks.
+    slice_credit: usize,
+    rollup_credit: usize,
+    /// Groups judged in the latest tick (what a tick's verdicts cost, for tests).
+    judged_last_tick: usize,
 }
 
 struct ProcTrack {
@@ -198,17 +209,22 @@ struct Folded {
     leaking_exited: bool,
     rates: Vec<f64>,
     lives: Vec<f64>,
-    buckets: BTreeMap<usize, FoldAcc>,
+    /// Members that lie in one bucket: the sums of their mean times and values there, and
+    /// how many. A member alone in its bucket keeps its mean through every later halving
+    /// (its bucket merges with one it was absent from), so these sums stay exact.
+    single: BTreeMap<usize, FoldAcc>,
+    /// Members spanning buckets, with their (bucket, sum of times, sum of values, ticks),
+    /// merged exactly as the clock halves until they lie in one bucket. Only members across
+    /// a bucket boundary stay here, so they are bounded by the buckets times the members
+    /// alive at once, not by how many have come and gone.
+    multi: Vec<Vec<(usize, f64, f64, u32)>>,
 }
 
-/// Sums over the folded members present in one bucket: their mean time and value there, how
-/// many, and how many of them are also present in the next bucket.
 #[derive(Default, Clone, Copy)]
 struct FoldAcc {
     t: f64,
     v: f64,
-    members: f64,
-    cont: f64,
+    members: u32,
 }
 
 fn push_sample(v: &mut Vec<f64>, seen: u64, x: f64) {
@@ -237,44 +253,47 @@ impl Folded {
             }
             self.leaking_members += 1;
         }
-        let pts = g.series.by_bucket_as_seen();
-        for (i, &(b, t, val)) in pts.iter().enumerate() {
-            let e = self.buckets.entry(b).or_default();
-            e.t += t;
-            e.v += val;
-            e.members += 1.0;
-            if pts.get(i + 1).is_some_and(|n| n.0 == b + 1) {
-                e.cont += 1.0;
+        self.place(g.series.sums_as_seen());
+    }
+
+    fn place(&mut self, sums: Vec<(usize, f64, f64, u32)>) {
+        match sums.as_slice() {
+            [] => {}
+            [(b, t, v, n)] => {
+                let n = f64::from((*n).max(1));
+                let e = self.single.entry(*b).or_default();
+                e.t += t / n;
+                e.v += v / n;
+                e.members += 1;
             }
+            _ => self.multi.push(sums),
         }
     }
 
-    /// Follow the clock halving its buckets. A member present in both halves of a merged
-    /// bucket counted once in each; it now counts once, at about the mean of its two values
-    /// (taken as the mean of each half: exact when members of a bucket hold alike, which is
-    /// what a pool's members do).
+    /// Follow the clock halving its buckets.
     fn compact(&mut self) {
-        let mut out: BTreeMap<usize, FoldAcc> = BTreeMap::new();
-        for (b, a) in std::mem::take(&mut self.buckets) {
-            match out.get_mut(&(b / 2)) {
-                Some(prev) if b % 2 == 1 => {
-                    let span = prev.cont.min(prev.members).min(a.members);
-                    let mean = |x: f64, m: f64| if m > 0.0 { x / m } else { 0.0 };
-                    let dv = span * (mean(prev.v, prev.members) + mean(a.v, a.members)) / 2.0;
-                    let dt = span * (mean(prev.t, prev.members) + mean(a.t, a.members)) / 2.0;
-                    *prev = FoldAcc {
-                        t: prev.t + a.t - dt,
-                        v: prev.v + a.v - dv,
-                        members: prev.members + a.members - span,
-                        cont: a.cont,
-                    };
-                }
-                _ => {
-                    out.insert(b / 2, a);
+        let mut single: BTreeMap<usize, FoldAcc> = BTreeMap::new();
+        for (b, a) in std::mem::take(&mut self.single) {
+            let e = single.entry(b / 2).or_default();
+            e.t += a.t;
+            e.v += a.v;
+            e.members += a.members;
+        }
+        self.single = single;
+        for m in std::mem::take(&mut self.multi) {
+            let mut merged: Vec<(usize, f64, f64, u32)> = Vec::with_capacity(m.len() / 2 + 1);
+            for (b, t, v, n) in m {
+                match merged.last_mut() {
+                    Some(last) if last.0 == b / 2 => {
+                        last.1 += t;
+                        last.2 += v;
+                        last.3 += n;
+                    }
+                    _ => merged.push((b / 2, t, v, n)),
                 }
             }
+            self.place(merged);
         }
-        self.buckets = out;
     }
 }
 
@@ -313,6 +332,9 @@ impl Tracker {
             leaking_rollups: std::collections::BTreeSet::new(),
             cursor: GroupId { proc: 0, group: 0 },
             rollup_cursor: None,
+            judged_last_tick: 0,
+            slice_credit: 0,
+            rollup_credit: 0,
         }
     }
 
@@ -445,7 +467,10 @@ impl Tracker {
             return;
         };
         for (gi, g) in p.groups.iter().enumerate() {
-            if let Some(r) = self.rollups.get_mut(&(p.comm.clone(), g.kind, g.key.clone())) {
+            if let Some(r) = self
+                .rollups
+                .get_mut(&(p.comm.clone(), g.kind, g.key.clone()))
+            {
                 r.members.remove(&GroupId {
                     proc: serial,
                     group: gi as u32,
@@ -551,6 +576,7 @@ impl Tracker {
             }
         }
         self.changed.clear();
+        self.judged_last_tick = 0;
         for serial in std::mem::take(&mut self.touched) {
             if let Some(p) = self.procs.get_mut(&serial) {
                 for gi in std::mem::take(&mut p.touched) {
@@ -594,6 +620,7 @@ impl Tracker {
             return;
         }
         let v = judge_series(g, t0);
+        self.judged_last_tick += 1;
         let moved = v != g.verdict;
         g.verdict = v;
         g.judged = Some(ticks);
@@ -631,23 +658,22 @@ impl Tracker {
     /// round robin: every verdict is at most that many ticks old, and a tick costs the
     /// changed groups plus that slice rather than every group.
     fn rejudge_slice(&mut self, dirty: &mut std::collections::BTreeSet<RKey>) {
-        let mut steps = self.n_groups.div_ceil(REJUDGE_TICKS);
+        self.slice_credit += self.n_groups;
+        let mut steps = self.slice_credit / REJUDGE_TICKS;
+        self.slice_credit %= REJUDGE_TICKS;
         let mut wrapped = false;
         while steps > 0 {
-            let next = self
-                .procs
-                .range(self.cursor.proc..)
-                .find_map(|(&s, p)| {
-                    let from = if s == self.cursor.proc {
-                        self.cursor.group as usize
-                    } else {
-                        0
-                    };
-                    (from < p.groups.len()).then_some(GroupId {
-                        proc: s,
-                        group: from as u32,
-                    })
-                });
+            let next = self.procs.range(self.cursor.proc..).find_map(|(&s, p)| {
+                let from = if s == self.cursor.proc {
+                    self.cursor.group as usize
+                } else {
+                    0
+                };
+                (from < p.groups.len()).then_some(GroupId {
+                    proc: s,
+                    group: from as u32,
+                })
+            });
             let Some(id) = next else {
                 if wrapped {
                     break;
@@ -673,7 +699,12 @@ impl Tracker {
     }
 
     fn rejudge_rollup_slice(&mut self, dirty: &mut std::collections::BTreeSet<RKey>) {
-        let n = self.rollups.len().div_ceil(REJUDGE_TICKS);
+        self.rollup_credit += self.rollups.len();
+        let n = self.rollup_credit / REJUDGE_TICKS;
+        self.rollup_credit %= REJUDGE_TICKS;
+        if n == 0 {
+            return;
+        }
         let mut keys: Vec<RKey> = match &self.rollup_cursor {
             Some(c) => self
                 .rollups
@@ -684,12 +715,7 @@ impl Tracker {
             None => Vec::new(),
         };
         if keys.len() < n {
-            let more: Vec<RKey> = self
-                .rollups
-                .keys()
-                .take(n - keys.len())
-                .cloned()
-                .collect();
+            let more: Vec<RKey> = self.rollups.keys().take(n - keys.len()).cloned().collect();
             keys.extend(more);
         }
         self.rollup_cursor = keys.last().cloned();
@@ -743,10 +769,12 @@ impl Tracker {
                 .position(|s| {
                     !self
                         .leaking
-                        .range(GroupId { proc: *s, group: 0 }..=GroupId {
-                            proc: *s,
-                            group: u32::MAX,
-                        })
+                        .range(
+                            GroupId { proc: *s, group: 0 }..=GroupId {
+                                proc: *s,
+                                group: u32::MAX,
+                            },
+                        )
                         .any(|_| true)
                 })
                 .unwrap_or(0);
@@ -800,6 +828,11 @@ impl Tracker {
             rollups: self.rollups.len(),
             folded_processes: self.folded_procs,
             folded_groups: self.folded_groups,
+            folded_entries: self
+                .rollups
+                .values()
+                .map(|r| r.folded.single.len() + r.folded.multi.iter().map(Vec::len).sum::<usize>())
+                .sum(),
         }
     }
 
@@ -955,11 +988,19 @@ impl Tracker {
         let mut leaking_lives = f.lives.clone();
         let mut leaking_members = f.leaking_members;
         let mut leaking_exited = f.leaking_exited;
-        for (&b, a) in &f.buckets {
+        for (&b, a) in &f.single {
             if let (Some(slot), Some(ts)) = (sum.get_mut(b), tsum.get_mut(b)) {
                 *slot += a.v;
                 ts.0 += a.t;
-                ts.1 += a.members;
+                ts.1 += f64::from(a.members);
+            }
+        }
+        for &(b, t, v, n) in f.multi.iter().flatten() {
+            let n = f64::from(n.max(1));
+            if let (Some(slot), Some(ts)) = (sum.get_mut(b), tsum.get_mut(b)) {
+                *slot += v / n;
+                ts.0 += t / n;
+                ts.1 += 1.0;
             }
         }
         // (pid, headroom to its limit, its own slope of this group) of live members.
@@ -1051,6 +1092,9 @@ pub struct Retained {
     /// Exited processes folded into roll-up summaries so far, and their groups.
     pub folded_processes: u64,
     pub folded_groups: u64,
+    /// Bucket entries the folded summaries hold (bounded by the buckets and the members
+    /// alive at once, not by how many were folded).
+    pub folded_entries: usize,
 }
 
 /// Whether `fds` last seen is at its soft `limit`, give or take what one tick of growth

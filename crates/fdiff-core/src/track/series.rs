@@ -166,6 +166,25 @@ impl Series {
     }
 }
 
+impl Series {
+    /// (bucket, sum of times, sum of values, ticks) of each bucket that received a value, as
+    /// seen (without what [`Series::bump_last`] added): what a roll-up keeps of a member it
+    /// folds, merged exactly as the clock halves.
+    pub(crate) fn sums_as_seen(&self) -> Vec<(usize, f64, f64, u32)> {
+        let mut v: Vec<(usize, f64, f64, u32)> = self
+            .vals
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.n > 0)
+            .map(|(i, a)| (self.first + i, a.t, a.v, a.n))
+            .collect();
+        if let Some(last) = v.last_mut() {
+            last.2 -= self.bumped;
+        }
+        v
+    }
+}
+
 /// Merge neighbours (2i, 2i+1) of a run whose first element has global index parity `offset`.
 fn pairwise(v: &[Acc], offset: usize) -> Vec<Acc> {
     let mut out = Vec::with_capacity(v.len() / 2 + 1);

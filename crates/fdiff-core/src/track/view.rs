@@ -152,7 +152,11 @@ impl<'a> ProcessView<'a> {
         if self.exited() {
             return None;
         }
-        verdict::eta_to_limit(self.p.fds_now, self.p.fd_limit.soft, self.leak_rate_per_sec())
+        verdict::eta_to_limit(
+            self.p.fds_now,
+            self.p.fd_limit.soft,
+            self.leak_rate_per_sec(),
+        )
     }
 }
 
