@@ -218,6 +218,9 @@ struct Folded {
     /// a bucket boundary stay here, so they are bounded by the buckets times the members
     /// alive at once, not by how many have come and gone.
     multi: Vec<Vec<(usize, f64, f64, u32)>>,
+    /// Both summed per bucket (time, value, members), so a roll-up judged every tick adds one
+    /// array for all its folded members; rebuilt only when the clock halves.
+    sum: Vec<(f64, f64, f64)>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -256,7 +259,25 @@ impl Folded {
         self.place(g.series.sums_as_seen());
     }
 
+    fn add_to_sum(&mut self, b: usize, t: f64, v: f64, members: f64) {
+        if self.sum.len() <= b {
+            self.sum.resize(b + 1, (0.0, 0.0, 0.0));
+        }
+        let e = &mut self.sum[b];
+        e.0 += t;
+        e.1 += v;
+        e.2 += members;
+    }
+
     fn place(&mut self, sums: Vec<(usize, f64, f64, u32)>) {
+        for &(b, t, v, n) in &sums {
+            let n = f64::from(n.max(1));
+            self.add_to_sum(b, t / n, v / n, 1.0);
+        }
+        self.place_entries(sums);
+    }
+
+    fn place_entries(&mut self, sums: Vec<(usize, f64, f64, u32)>) {
         match sums.as_slice() {
             [] => {}
             [(b, t, v, n)] => {
@@ -292,7 +313,17 @@ impl Folded {
                     _ => merged.push((b / 2, t, v, n)),
                 }
             }
-            self.place(merged);
+            self.place_entries(merged);
+        }
+        self.sum.clear();
+        let single: Vec<(usize, FoldAcc)> = self.single.iter().map(|(&b, &a)| (b, a)).collect();
+        for (b, a) in single {
+            self.add_to_sum(b, a.t, a.v, f64::from(a.members));
+        }
+        let multi: Vec<(usize, f64, f64, u32)> = self.multi.iter().flatten().copied().collect();
+        for (b, t, v, n) in multi {
+            let n = f64::from(n.max(1));
+            self.add_to_sum(b, t / n, v / n, 1.0);
         }
     }
 }
@@ -920,11 +951,13 @@ impl Tracker {
             .rollups
             .iter()
             .filter_map(|(k, r)| {
-                if self.rollup_fresh(r) {
+                let mut out = if self.rollup_fresh(r) {
                     r.cached.clone()
                 } else {
                     self.compute_rollup(k, r)
-                }
+                }?;
+                out.pids = self.rollup_pids(r);
+                Some(out)
             })
             .collect();
         rollup.sort_by(|a, b| {
@@ -959,10 +992,8 @@ impl Tracker {
     /// replaced does not climb; a leak inside workers that are recycled is still found by
     /// each member's own verdict, and said to be masked by the respawns. Folded members count
     /// through what they left in [`Folded`].
-    fn compute_rollup(&self, key: &RKey, r: &RollupState) -> Option<RollupReport> {
-        let t0 = self.axis_first.unwrap_or(0.0);
-        let t0_wall = self.t_first.unwrap_or(0.0);
-        let (comm, kind, k) = key;
+    /// Every distinct pid of a roll-up's members, kept whole or folded, in order.
+    fn rollup_pids(&self, r: &RollupState) -> Vec<i32> {
         let mut pids: Vec<i32> = r
             .members
             .iter()
@@ -971,7 +1002,26 @@ impl Tracker {
             .collect();
         pids.sort_unstable();
         pids.dedup();
-        if pids.len() < 2 {
+        pids
+    }
+
+    /// A roll-up's result, without its `pids` (see [`Tracker::rollup_pids`]); None while it
+    /// spans fewer than two processes.
+    fn compute_rollup(&self, key: &RKey, r: &RollupState) -> Option<RollupReport> {
+        let t0 = self.axis_first.unwrap_or(0.0);
+        let t0_wall = self.t_first.unwrap_or(0.0);
+        let (comm, kind, k) = key;
+        // Only how many distinct pids: the list itself (thousands, in a pool that respawns)
+        // is built by the report, not on every tick.
+        let mut extra: Vec<i32> = r
+            .members
+            .iter()
+            .filter_map(|m| self.procs.get(&m.proc).map(|p| p.id.pid))
+            .filter(|pid| !r.folded.pids.contains(pid))
+            .collect();
+        extra.sort_unstable();
+        extra.dedup();
+        if r.folded.pids.len() + extra.len() < 2 {
             return None;
         }
         let nb = self.clock.buckets();
@@ -988,19 +1038,11 @@ impl Tracker {
         let mut leaking_lives = f.lives.clone();
         let mut leaking_members = f.leaking_members;
         let mut leaking_exited = f.leaking_exited;
-        for (&b, a) in &f.single {
+        for (b, &(t, v, m)) in f.sum.iter().enumerate() {
             if let (Some(slot), Some(ts)) = (sum.get_mut(b), tsum.get_mut(b)) {
-                *slot += a.v;
-                ts.0 += a.t;
-                ts.1 += f64::from(a.members);
-            }
-        }
-        for &(b, t, v, n) in f.multi.iter().flatten() {
-            let n = f64::from(n.max(1));
-            if let (Some(slot), Some(ts)) = (sum.get_mut(b), tsum.get_mut(b)) {
-                *slot += v / n;
-                ts.0 += t / n;
-                ts.1 += 1.0;
+                *slot += v;
+                ts.0 += t;
+                ts.1 += m;
             }
         }
         // (pid, headroom to its limit, its own slope of this group) of live members.
@@ -1061,7 +1103,7 @@ impl Tracker {
         };
         Some(RollupReport {
             comm: comm.clone(),
-            pids,
+            pids: Vec::new(),
             kind: *kind,
             key: k.clone(),
             counts: Counts {

@@ -239,9 +239,17 @@ impl<'a> RollupView<'a> {
     pub fn key(&self) -> &'a str {
         &self.key.2
     }
-    /// Its cached result, as the report shows it.
+    /// Its cached result, as the report shows it except for `pids`, which is left empty
+    /// (see [`RollupView::pids`]).
     pub fn report(&self) -> &'a RollupReport {
         self.report
+    }
+    /// Every distinct pid of its members, kept whole or folded (built on each call).
+    pub fn pids(&self) -> Vec<i32> {
+        match self.tr.rollups.get(self.key) {
+            Some(r) => self.tr.rollup_pids(r),
+            None => Vec::new(),
+        }
     }
     /// Its members still alive.
     pub fn live_members(&self) -> impl Iterator<Item = ProcessView<'a>> + 'a {

@@ -459,7 +459,7 @@ impl<S: Sink> LiveLines<S> {
             };
             let what = format!(
                 "{} processes ({}) {} {}",
-                human::count(ru.pids.len() as u64),
+                human::count(rv.pids().len() as u64),
                 escape_control(&ru.comm),
                 ru.kind,
                 escape_control(&ru.key)
