@@ -21,7 +21,7 @@ fn main() {
     };
     let mut ticks = pool.ticks().peekable();
     let t0 = ticks.peek().map_or(0.0, |t| t.t);
-    let mut rec = Recorder::create(&args[0], pool.dt, t0).unwrap();
+    let mut rec = Recorder::create(std::path::Path::new(&args[0]), pool.dt, t0).unwrap();
     for t in ticks {
         rec.tick(&t).unwrap();
     }

@@ -423,6 +423,7 @@ mod tests {
                 } else {
                     Vec::new()
                 },
+                mono: None,
             })
             .collect()
     }

@@ -90,7 +90,7 @@ const T0: f64 = 1_700_000_000.0;
 const INTERVAL: f64 = 0.5;
 
 fn tick(t: f64, events: Vec<Event>) -> Tick {
-    Tick { t, events }
+    Tick::new(t, events)
 }
 
 /// An fd from its `fdiff/snapshot/v1` JSON (the documented form, so the tests read like it).

@@ -94,7 +94,8 @@ fn comm_summary(r: &Report) -> String {
     let more = if v.len() > 3 { ", …" } else { "" };
     format!(
         "{} processes ({}{more}",
-        human::count(r.processes.len() as u64),
+        // Exited processes folded out of the list were watched too.
+        human::count(r.processes.len() as u64 + r.folded_processes),
         names.join(", ")
     )
 }
@@ -110,7 +111,7 @@ impl ReportTable {
 
     /// What was watched, for how long, how often: a few pids, then only counts.
     fn header(&self, r: &Report) -> String {
-        let n = r.processes.len();
+        let n = r.processes.len() + r.folded_processes as usize;
         let who = if n <= HEADER_PIDS {
             let pids: Vec<String> = r
                 .processes
@@ -431,6 +432,13 @@ impl ReportTable {
                 human::count(rest.1),
                 human::count(rest.2),
                 human::count(rest.3 as u64)
+            )?;
+        }
+        if r.folded_processes > 0 {
+            writeln!(
+                out,
+                "and {} more exited processes, counted in the roll-ups of their command",
+                human::count(r.folded_processes)
             )?;
         }
         Ok(())
