@@ -3,6 +3,7 @@
 //! Data flows one way: a [`source`] (live /proc or a recording) yields [`snapshot`]s;
 //! [`diff`] compares two; [`track`] keeps groups, series and the leak verdict. Rendering and
 //! exit codes belong to the `fdiff` binary crate.
+#![warn(missing_docs)]
 
 pub mod diff;
 pub mod error;

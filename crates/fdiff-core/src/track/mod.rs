@@ -1131,8 +1131,9 @@ pub struct Retained {
     pub groups: usize,
     /// Roll-up keys (command, kind, key), each with its folded summary.
     pub rollups: usize,
-    /// Exited processes folded into roll-up summaries so far, and their groups.
+    /// Exited processes folded into roll-up summaries so far.
     pub folded_processes: u64,
+    /// The groups those processes had.
     pub folded_groups: u64,
     /// Bucket entries the folded summaries hold (bounded by the buckets and the members
     /// alive at once, not by how many were folded).

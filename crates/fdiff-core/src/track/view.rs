@@ -94,9 +94,11 @@ impl<'a> ProcessView<'a> {
     pub fn serial(&self) -> u64 {
         self.serial
     }
+    /// The process id.
     pub fn pid(&self) -> i32 {
         self.p.id.pid
     }
+    /// Its command name.
     pub fn comm(&self) -> &'a str {
         &self.p.comm
     }
@@ -104,6 +106,7 @@ impl<'a> ProcessView<'a> {
     pub fn fds(&self) -> u64 {
         self.p.fds_now
     }
+    /// Its fd limit as last seen.
     pub fn fd_limit(&self) -> FdLimit {
         self.p.fd_limit
     }
@@ -111,6 +114,7 @@ impl<'a> ProcessView<'a> {
     pub fn exited_at(&self) -> Option<f64> {
         self.p.exited_at
     }
+    /// Whether it has exited.
     pub fn exited(&self) -> bool {
         self.p.exited_at.is_some()
     }
@@ -170,18 +174,23 @@ pub struct GroupView<'a> {
 }
 
 impl<'a> GroupView<'a> {
+    /// The group's stable id.
     pub fn id(&self) -> GroupId {
         self.id
     }
+    /// The pid of its process.
     pub fn pid(&self) -> i32 {
         self.p.id.pid
     }
+    /// The command name of its process.
     pub fn comm(&self) -> &'a str {
         &self.p.comm
     }
+    /// The kind of its fds.
     pub fn kind(&self) -> Kind {
         self.g.kind
     }
+    /// The normalised target its fds share.
     pub fn key(&self) -> &'a str {
         &self.g.key
     }
@@ -230,12 +239,15 @@ pub struct RollupView<'a> {
 }
 
 impl<'a> RollupView<'a> {
+    /// The command whose processes it sums.
     pub fn comm(&self) -> &'a str {
         &self.key.0
     }
+    /// The kind of its fds.
     pub fn kind(&self) -> Kind {
         self.key.1
     }
+    /// The normalised target its fds share.
     pub fn key(&self) -> &'a str {
         &self.key.2
     }
