@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 const ABOUT: &str = "Find file-descriptor leaks: watch what a process opens and does not close.";
 
-const AFTER_HELP: &str = "\
+const EXAMPLES: &str = "\
 Examples:
   fdiff demo                                 watch a built-in leaky program for 8 seconds
   fdiff --pid 1234                           watch until Ctrl-C, then report
@@ -14,17 +14,25 @@ Examples:
   fdiff run --fail-on-leak -- pytest         a CI leak gate
   fdiff snapshot --pid 1234 --format json > a.json
   fdiff diff a.json b.json                   what changed between two snapshots
-  fdiff --pid 1234 --record rec.jsonl        record, then: fdiff report rec.jsonl
+  fdiff --pid 1234 --record rec.jsonl        record, then: fdiff report rec.jsonl";
 
-Exit codes:
-  0    success (a watch that ended normally, whatever it found)
-  1    error (no such process, permission denied, unreadable input)
-  2    usage error
-  3    a group leaks, with --fail-on-leak
-  127  fdiff run: the command could not be started
-  fdiff run otherwise exits with the command's own status (128+N when signal N killed it).
+/// `--help`'s closing text: the examples, the exit codes (from the one table in
+/// [`crate::exit_codes`]) and the permission fdiff needs.
+fn after_help() -> String {
+    format!(
+        "{EXAMPLES}\n\nExit codes:\n{}\nReading another user's fds needs root or CAP_SYS_PTRACE.",
+        crate::exit_codes::help_table()
+    )
+}
 
-Reading another user's fds needs root or CAP_SYS_PTRACE.";
+/// `fdiff --version`: the version and the git commit it was built from (`-dirty` when the tree
+/// had uncommitted changes), for bug reports; `unknown` when built without git.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("FDIFF_COMMIT"),
+    ")"
+);
 
 const RUN_AFTER_HELP: &str = "\
 Exit status: the command's own (128+N when signal N killed it, like a shell); with
@@ -37,9 +45,9 @@ Example: fdiff run --fail-on-leak -- pytest -x";
 #[derive(Debug, Parser)]
 #[command(
     name = "fdiff",
-    version,
+    version = VERSION,
     about = ABOUT,
-    after_help = AFTER_HELP,
+    after_help = after_help(),
     args_conflicts_with_subcommands = true,
     arg_required_else_help = true
 )]
@@ -65,6 +73,13 @@ pub enum Command {
     Run(RunArgs),
     /// Watch a built-in leaky program for a few seconds and report: the first thing to try.
     Demo(DemoArgs),
+    /// Print a shell's completion script: bash, zsh or fish (the script asks fdiff for
+    /// candidates as you type, so --pid offers running pids and --name process names).
+    #[command(after_help = crate::complete::COMPLETIONS_AFTER_HELP)]
+    Completions(CompletionsArgs),
+    /// Write the man pages and completion scripts into a directory, for packaging (hidden).
+    #[command(name = "__generate", hide = true)]
+    Generate(GenerateArgs),
     /// The leaky program `fdiff demo` watches (hidden).
     #[command(name = "__demo-child", hide = true)]
     DemoChild,
@@ -91,10 +106,10 @@ pub enum GroupByArg {
 #[derive(Debug, Args, Default)]
 pub struct SelectArgs {
     /// Watch this process (repeatable).
-    #[arg(short, long = "pid", value_name = "PID")]
+    #[arg(short, long = "pid", value_name = "PID", add = crate::complete::pid_candidates())]
     pub pids: Vec<String>,
     /// Watch processes whose name (comm) matches this regex.
-    #[arg(short, long, value_name = "REGEX")]
+    #[arg(short, long, value_name = "REGEX", add = crate::complete::name_candidates())]
     pub name: Option<String>,
     /// With --name: match the whole command line instead, like 'pgrep -f'.
     #[arg(long, requires = "name")]
@@ -229,4 +244,17 @@ pub struct DemoArgs {
     /// Output format of the report.
     #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: crate::complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Where to write man/*.1 and completions/{fdiff.bash,_fdiff,fdiff.fish}.
+    pub dir: PathBuf,
 }

@@ -6,10 +6,12 @@
 
 pub mod app;
 pub mod cli;
+pub mod complete;
 pub mod config;
 pub mod error;
 pub mod exit_codes;
 pub mod inputcheck;
+pub mod manpage;
 pub mod report;
 
 pub use fdiff_core::{diff, snapshot, source, track, util};

@@ -29,6 +29,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // A completion script asking for candidates (FDIFF_COMPLETE set): answered, nothing else.
+    if crate::complete::answer_request(args.iter().cloned())? {
+        return Ok(Exit::Ok);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => return clap_error(e),
@@ -40,6 +45,14 @@ where
         Some(Command::Report(a)) => report_cmd(a),
         Some(Command::Run(a)) => run_cmd::run(a),
         Some(Command::Demo(a)) => demo::run(a),
+        Some(Command::Completions(a)) => {
+            stdout_write(|w| crate::complete::write_script(a.shell, w))?;
+            Ok(Exit::Ok)
+        }
+        Some(Command::Generate(a)) => {
+            crate::manpage::generate(&a.dir)?;
+            Ok(Exit::Ok)
+        }
         Some(Command::DemoChild) => Ok(Exit::Command(demo::child())),
     }
 }

@@ -5,6 +5,7 @@ mod common;
 mod errors;
 mod issue10_layout;
 mod issue10_source;
+mod issue14_packaging;
 mod issue8_pools;
 mod issue9_fuse;
 mod issue9_fuzz;
