@@ -45,13 +45,19 @@ fn from_git(manifest: &Path) -> Option<String> {
     // crates' sources are watched too, since an edit makes the tree dirty without touching git.
     for p in ["HEAD", "index"] {
         if let Some(path) = git(manifest, &["rev-parse", "--git-path", p]) {
-            println!("cargo:rerun-if-changed={}", absolute(manifest, &path).display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                absolute(manifest, &path).display()
+            );
         }
     }
     if let Some(head_ref) = git(manifest, &["symbolic-ref", "-q", "HEAD"])
         && let Some(path) = git(manifest, &["rev-parse", "--git-path", &head_ref])
     {
-        println!("cargo:rerun-if-changed={}", absolute(manifest, &path).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            absolute(manifest, &path).display()
+        );
     }
     if let Some(top) = git(manifest, &["rev-parse", "--show-toplevel"]) {
         let top = PathBuf::from(top);
@@ -65,7 +71,12 @@ fn from_git(manifest: &Path) -> Option<String> {
     // Untracked files do not make a build dirty: only changes to what is committed.
     let dirty = git(
         manifest,
-        &["status", "--porcelain", "--untracked-files=no", "--ignore-submodules"],
+        &[
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--ignore-submodules",
+        ],
     )
     .is_some_and(|s| !s.is_empty());
     Some(if dirty { format!("{hash}-dirty") } else { hash })

@@ -15,7 +15,10 @@ pub const DOCUMENTED: &[(&str, &str)] = &[
         "1",
         "error: no such process, permission denied, a zombie, unreadable or malformed input",
     ),
-    ("2", "usage error (unknown flag, bad pid, duration or regex)"),
+    (
+        "2",
+        "usage error (unknown flag, bad pid, duration or regex)",
+    ),
     ("3", "a group leaks, with `--fail-on-leak`"),
     (
         "126",

@@ -113,7 +113,10 @@ fn extra_sections(sub: Option<&str>) -> Roff {
              interpreter or dynamic loader) does not exist; 2 for a usage error; 1 for an \
              error of fdiff's own.",
         ),
-        Some("completions") => para(&mut r, "0 when the script was printed; 2 for a usage error."),
+        Some("completions") => para(
+            &mut r,
+            "0 when the script was printed; 2 for a usage error.",
+        ),
         _ => {
             for (code, meaning) in crate::exit_codes::DOCUMENTED {
                 item(&mut r, code, &crate::exit_codes::plain(meaning));
@@ -218,8 +221,14 @@ fn extra_sections(sub: Option<&str>) -> Roff {
 fn examples(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
     match sub {
         None => &[
-            ("fdiff demo", "Watch a built-in leaky program for 8 seconds and report."),
-            ("fdiff --pid 1234", "Watch pid 1234 until Ctrl-C, then report."),
+            (
+                "fdiff demo",
+                "Watch a built-in leaky program for 8 seconds and report.",
+            ),
+            (
+                "fdiff --pid 1234",
+                "Watch pid 1234 until Ctrl-C, then report.",
+            ),
             (
                 "fdiff --name gunicorn --children",
                 "Every gunicorn process and all their workers, respawns included.",
@@ -241,7 +250,10 @@ fn examples(sub: Option<&str>) -> &'static [(&'static str, &'static str)] {
             ),
         ],
         Some("diff") => &[
-            ("fdiff diff a.json b.json", "What changed between two snapshots."),
+            (
+                "fdiff diff a.json b.json",
+                "What changed between two snapshots.",
+            ),
             (
                 "fdiff diff rec.jsonl@0 rec.jsonl@-1",
                 "The first against the last tick of a recording.",

@@ -51,7 +51,13 @@ fn issue14_version_names_the_commit_it_was_built_from() {
         .unwrap_or_else(|| panic!("version line {v:?}"));
     let hash = rest.strip_suffix("-dirty").unwrap_or(rest);
     let head = Command::new("git")
-        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short=12", "HEAD"])
+        .args([
+            "-C",
+            env!("CARGO_MANIFEST_DIR"),
+            "rev-parse",
+            "--short=12",
+            "HEAD",
+        ])
         .output()
         .ok()
         .filter(|o| o.status.success());
@@ -59,7 +65,10 @@ fn issue14_version_names_the_commit_it_was_built_from() {
         Some(h) => assert_eq!(hash, String::from_utf8_lossy(&h.stdout).trim(), "{v}"),
         None => {
             println!("skip the commit comparison: no git repository here");
-            assert!(hash == "unknown" || hash.chars().all(|c| c.is_ascii_hexdigit()), "{v}");
+            assert!(
+                hash == "unknown" || hash.chars().all(|c| c.is_ascii_hexdigit()),
+                "{v}"
+            );
         }
     }
 }
@@ -83,7 +92,10 @@ fn issue14_exit_codes_agree_in_help_man_page_and_readme() {
         let row = squash(&format!("{code} {}", plain(meaning)));
         assert!(help.contains(&row), "--help lacks {row:?}:\n{help}");
         let man_row = squash(&format!(".TP {code} {}", plain(meaning)));
-        assert!(man_exit.contains(&man_row), "fdiff.1 lacks {man_row:?}:\n{man_exit}");
+        assert!(
+            man_exit.contains(&man_row),
+            "fdiff.1 lacks {man_row:?}:\n{man_exit}"
+        );
     }
     // The README has no other exit-code table that could drift.
     assert_eq!(readme.matches("| code | meaning |").count(), 1);
@@ -104,10 +116,19 @@ fn issue14_a_man_page_per_command_with_every_option() {
         assert!(text.contains(&format!(".TH {name} 1")), "{name}: {text}");
         for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
             if let Some(long) = a.get_long() {
-                assert!(text.contains(&format!("--{long}")), "{name}.1 lacks --{long}");
+                assert!(
+                    text.contains(&format!("--{long}")),
+                    "{name}.1 lacks --{long}"
+                );
             }
         }
-        for s in ["EXIT STATUS", "ENVIRONMENT", "NO_COLOR", "EXAMPLES", "SEE ALSO"] {
+        for s in [
+            "EXIT STATUS",
+            "ENVIRONMENT",
+            "NO_COLOR",
+            "EXAMPLES",
+            "SEE ALSO",
+        ] {
             assert!(text.contains(s), "{name}.1 lacks {s}");
         }
     }
@@ -164,7 +185,10 @@ fn issue14_completions_subcommand_prints_each_shells_script() {
 /// Ask fdiff for candidates the way the fish script does.
 fn candidates(shell: &str, words: &[&str]) -> Vec<String> {
     let mut c = fdiff_cmd(&[]);
-    c.arg("--").arg("fdiff").args(words).env("FDIFF_COMPLETE", shell);
+    c.arg("--")
+        .arg("fdiff")
+        .args(words)
+        .env("FDIFF_COMPLETE", shell);
     if shell == "bash" {
         c.env("_CLAP_COMPLETE_INDEX", (words.len()).to_string())
             .env("_CLAP_IFS", "\n");
@@ -232,9 +256,16 @@ fn issue14_bash_script_completes_pids_in_a_real_bash() {
         .output()
         .expect("bash");
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(out.contains("-F _clap_complete_fdiff fdiff"), "{out}");
-    assert!(out.lines().any(|l| l.trim_end() == format!("reply:{pid}")), "{out}");
+    assert!(
+        out.lines().any(|l| l.trim_end() == format!("reply:{pid}")),
+        "{out}"
+    );
 }
 
 #[test]
