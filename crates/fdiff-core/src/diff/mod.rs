@@ -69,6 +69,9 @@ pub fn inode(e: &FdEntry) -> Option<u64> {
         Detail::Socket(s) => Some(s.inode),
         Detail::Pipe(p) => p.inode,
         Detail::Memfd(m) => m.inode,
+        Detail::Ns(n) => Some(n.inode),
+        Detail::Mqueue(m) => m.inode,
+        Detail::Symlink(l) => l.inode,
         Detail::Device(_) | Detail::AnonInode(_) | Detail::Unknown(_) => None,
     }
 }
@@ -170,7 +173,7 @@ mod tests {
             target_hex: None,
             detail: Detail::Pipe(PipeDetail {
                 inode: Some(ino),
-                path: None,
+                ..PipeDetail::default()
             }),
         })
     }

@@ -2,10 +2,22 @@
 //! rest, from the text of /proc/PID/fdinfo/N.
 
 use super::model::AnonDetail;
+use super::{bpf, inotify, io_uring, pidfd};
 
 /// Decode an anon inode of `subtype` from its fdinfo text (`None` when it could not be read:
-/// the subtype is still known from the link).
+/// the subtype is still known from the link). A pidfd's target name is read from /proc and a
+/// bpf object's name asked of the kernel.
 pub(crate) fn decode(subtype: &str, fdinfo: Option<&str>) -> AnonDetail {
+    decode_with(subtype, fdinfo, pidfd::proc_comm, bpf::kernel_name)
+}
+
+/// [`decode`] with the lookups beyond fdinfo given, so tests need no live process.
+pub(crate) fn decode_with(
+    subtype: &str,
+    fdinfo: Option<&str>,
+    comm: impl Fn(i32) -> Option<String>,
+    bpf_name: impl Fn(bpf::Obj, u32) -> Option<String>,
+) -> AnonDetail {
     let mut d = AnonDetail {
         subtype: subtype.to_owned(),
         ..AnonDetail::default()
@@ -16,6 +28,8 @@ pub(crate) fn decode(subtype: &str, fdinfo: Option<&str>) -> AnonDetail {
             // The kernel prints the counter in hex ("eventfd-count: %16llx").
             d.eventfd_count =
                 field(text, "eventfd-count:").and_then(|v| u64::from_str_radix(v, 16).ok());
+            // Linux 6.0+: an id that tells eventfds apart (and names both ends of one).
+            d.id = field(text, "eventfd-id:").and_then(|v| v.parse().ok());
         }
         "eventpoll" => {
             let mut tfds: Vec<i32> = text
@@ -36,7 +50,7 @@ pub(crate) fn decode(subtype: &str, fdinfo: Option<&str>) -> AnonDetail {
                 .and_then(|v| u64::from_str_radix(v, 16).ok())
                 .map(signal_names);
         }
-        "inotify" => d.watches = Some(count_lines(text, "inotify wd:")),
+        "inotify" => inotify::decode(&mut d, text),
         "fanotify" => {
             // The first "fanotify flags:" line describes the group; every other
             // "fanotify " line is one mark.
@@ -46,8 +60,13 @@ pub(crate) fn decode(subtype: &str, fdinfo: Option<&str>) -> AnonDetail {
                     .count() as u32,
             );
         }
-        "pidfd" => d.target_pid = field(text, "Pid:").and_then(|v| v.parse().ok()),
-        _ => {}
+        "pidfd" => pidfd::decode(&mut d, text, comm),
+        "io_uring" => d.io_uring = io_uring::decode(text),
+        other => {
+            if let Some(obj) = bpf::Obj::of(other) {
+                bpf::decode(&mut d, obj, text, bpf_name);
+            }
+        }
     }
     d
 }
@@ -58,10 +77,6 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|l| l.strip_prefix(key))
         .map(str::trim)
         .filter(|v| !v.is_empty())
-}
-
-fn count_lines(text: &str, prefix: &str) -> u32 {
-    text.lines().filter(|l| l.starts_with(prefix)).count() as u32
 }
 
 fn clock_name(v: &str) -> String {
@@ -146,6 +161,7 @@ mod tests {
     fn eventfd_counter_is_hex() {
         let d = decode("eventfd", Some(&fixture("eventfd.txt")));
         assert_eq!(d.eventfd_count, Some(0x1a));
+        assert_eq!(d.id, Some(3));
     }
 
     #[test]

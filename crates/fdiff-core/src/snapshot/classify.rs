@@ -24,7 +24,12 @@ pub(crate) enum Class<'a> {
     Memfd {
         name: &'a [u8],
     },
-    /// Anything else: nsfs links (`net:[…]`), unknown prefixes.
+    /// A namespace file (nsfs): `net:[4026531840]`.
+    Ns {
+        ns_type: &'static str,
+        inode: u64,
+    },
+    /// Anything else: unknown prefixes.
     Other,
 }
 
@@ -66,6 +71,9 @@ pub(crate) fn classify(target: &[u8]) -> Class<'_> {
             deleted_suffix,
         };
     }
+    if let Some((ns_type, inode)) = super::ns::parse(target) {
+        return Class::Ns { ns_type, inode };
+    }
     Class::Other
 }
 
@@ -106,6 +114,7 @@ mod tests {
                 Class::Pipe { inode } => format!("pipe {inode}"),
                 Class::AnonInode { subtype } => format!("anon {subtype}"),
                 Class::Memfd { name } => format!("memfd {}", String::from_utf8_lossy(name)),
+                Class::Ns { ns_type, inode } => format!("ns {ns_type} {inode}"),
                 Class::Other => "other".to_owned(),
             };
             assert_eq!(got, unescape_str(expected), "target {target:?}");

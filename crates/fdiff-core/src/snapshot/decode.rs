@@ -6,7 +6,7 @@ use crate::snapshot::classify::{Class, classify};
 use crate::snapshot::fdio::{FdName, read_file_at};
 use crate::snapshot::file::{FileStat, decode_memfd, decode_path};
 use crate::snapshot::socket::SocketDecoder;
-use crate::snapshot::{Detail, FdEntry, PipeDetail, UnknownDetail, anon};
+use crate::snapshot::{Detail, FdEntry, PipeDetail, UnknownDetail, anon, cdev, mqueue, ns};
 use crate::util::text_and_hex;
 use rustix::fd::BorrowedFd;
 use rustix::fs::AtFlags;
@@ -24,7 +24,8 @@ pub(crate) struct Pending {
 pub(crate) struct Sorted {
     pub(crate) socks: Vec<(Pending, u64)>,
     pub(crate) others: Vec<Pending>,
-    /// Whether any is an anon inode, whose decoder needs /proc/PID/fdinfo.
+    /// Whether any is an anon inode (or a tun/ptmx device), whose decoder needs
+    /// /proc/PID/fdinfo.
     pub(crate) any_anon: bool,
 }
 
@@ -37,7 +38,13 @@ impl Sorted {
             match classify(&p.raw) {
                 Class::Socket { inode } => socks.push((p, inode)),
                 class => {
-                    any_anon |= matches!(class, Class::AnonInode { .. });
+                    any_anon |= match class {
+                        Class::AnonInode { .. } => true,
+                        Class::Path { path, .. } => {
+                            std::str::from_utf8(path).is_ok_and(cdev::wants_fdinfo)
+                        }
+                        _ => false,
+                    };
                     others.push(p);
                 }
             }
@@ -103,16 +110,29 @@ impl<'a> Decoder<'a> {
             Class::Path {
                 path,
                 deleted_suffix,
-            } => decode_path(
-                &p.raw,
-                path,
-                deleted_suffix,
-                self.stat_fd(p.fd).ok()?.as_ref(),
-            ),
+            } => {
+                let st = self.stat_fd(p.fd).ok()?;
+                let mut d = decode_path(&p.raw, path, deleted_suffix, st.as_ref());
+                match &mut d {
+                    Detail::Device(dev) if cdev::wants_fdinfo(&dev.path) => {
+                        if let Some(text) = self.read_fdinfo(p.fd).ok()? {
+                            cdev::decode(dev, &text);
+                        }
+                    }
+                    Detail::File(f) if !f.deleted && mqueue::could_be(path) => {
+                        if self.is_mqueue(p.fd) {
+                            d = mqueue::decode(path, f.inode);
+                        }
+                    }
+                    _ => {}
+                }
+                d
+            }
+            Class::Ns { ns_type, inode } => Detail::Ns(ns::decode(ns_type, inode)),
             Class::Memfd { name } => decode_memfd(name, self.stat_fd(p.fd).ok()?.as_ref()),
             Class::Pipe { inode } => Detail::Pipe(PipeDetail {
                 inode: Some(inode),
-                path: None,
+                ..PipeDetail::default()
             }),
             Class::AnonInode { subtype } => {
                 let text = self.read_fdinfo(p.fd).ok()?;
@@ -151,6 +171,19 @@ impl<'a> Decoder<'a> {
             Err(Errno::NOENT) => Err(Vanished),
             Err(_) => Ok(None),
         }
+    }
+
+    /// Whether fd N is on the mqueue filesystem (statfs through the fd's magic link).
+    fn is_mqueue(&self, fd: i32) -> bool {
+        let Ok(f) = rustix::fs::openat(
+            self.fd_dir,
+            FdName::new(fd).as_str(),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) else {
+            return false;
+        };
+        rustix::fs::fstatfs(&f).is_ok_and(|s| mqueue::is_mqueue_fs(s.f_type as i64))
     }
 
     /// The text of /proc/PID/fdinfo/N; `Ok(None)` when it exists but cannot be read.

@@ -15,6 +15,9 @@ pub fn what(e: &FdEntry) -> String {
         },
         Detail::AnonInode(a) => format!("anon_inode:[{}]", a.subtype),
         Detail::Memfd(m) => format!("memfd:{}", m.name),
+        Detail::Ns(n) => format!("{}:[{}]", n.ns_type, n.inode),
+        Detail::Mqueue(m) => format!("mqueue {}", m.path),
+        Detail::Symlink(l) => format!("symlink {}", l.path),
         Detail::Unknown(_) => e.target.clone(),
         Detail::Socket(s) => {
             let mut out = s.proto.clone();
@@ -95,6 +98,12 @@ pub fn details(e: &FdEntry) -> String {
             if let Some(r) = &d.rdev {
                 parts.push(r.clone());
             }
+            if let Some(i) = &d.tun_iface {
+                parts.push(format!("iface {i}"));
+            }
+            if let Some(t) = d.tty_index {
+                parts.push(format!("pts {t}"));
+            }
         }
         Detail::Socket(s) => {
             parts.push(format!("inode {}", s.inode));
@@ -137,6 +146,17 @@ pub fn details(e: &FdEntry) -> String {
         Detail::Memfd(m) => {
             if let Some(s) = m.size {
                 parts.push(format!("{s} bytes"));
+            }
+        }
+        Detail::Ns(n) => parts.push(format!("inode {}", n.inode)),
+        Detail::Mqueue(m) => {
+            if let Some(i) = m.inode {
+                parts.push(format!("inode {i}"));
+            }
+        }
+        Detail::Symlink(l) => {
+            if let Some(i) = l.inode {
+                parts.push(format!("inode {i}"));
             }
         }
         Detail::Unknown(_) => {}

@@ -1,7 +1,9 @@
 //! Path decoder: regular files, directories, devices, named FIFOs and memfds, from the link text
 //! and a stat through the fd itself.
 
-use super::model::{Detail, DeviceDetail, DirDetail, FileDetail, MemfdDetail, PipeDetail};
+use super::model::{
+    Detail, DeviceDetail, DirDetail, FileDetail, MemfdDetail, PipeDetail, SymlinkDetail,
+};
 use crate::util::text_and_hex;
 
 /// What a stat through /proc/PID/fd/N told (the open file, not the name it was opened by).
@@ -20,6 +22,7 @@ const S_IFDIR: u32 = 0o040000;
 const S_IFCHR: u32 = 0o020000;
 const S_IFBLK: u32 = 0o060000;
 const S_IFIFO: u32 = 0o010000;
+const S_IFLNK: u32 = 0o120000;
 
 /// Decode an fd whose link is an absolute path. `path` has " (deleted)" removed when
 /// `deleted_suffix` is set; `full` is the whole link text. `stat` is `None` when the fd could
@@ -56,10 +59,17 @@ pub(crate) fn decode_path(
             device_type: if t == S_IFCHR { "char" } else { "block" }.to_owned(),
             rdev: Some(dev_text(st.rdev)),
             deleted,
+            ..DeviceDetail::default()
         }),
         S_IFIFO => Detail::Pipe(PipeDetail {
             inode: Some(st.ino),
             path: Some(path),
+            deleted,
+        }),
+        S_IFLNK => Detail::Symlink(SymlinkDetail {
+            path,
+            path_hex,
+            inode: Some(st.ino),
         }),
         _ => Detail::File(FileDetail {
             path,

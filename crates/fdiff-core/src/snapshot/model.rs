@@ -133,6 +133,12 @@ pub enum Kind {
     AnonInode,
     /// A memfd (memfd_create).
     Memfd,
+    /// A namespace file (/proc/PID/ns/*, or a bind mount of one).
+    Ns,
+    /// A POSIX message queue (mq_open).
+    Mqueue,
+    /// A symbolic link itself, opened with `O_PATH | O_NOFOLLOW`.
+    Symlink,
     /// Anything the kernel named in a way fdiff does not know.
     Unknown,
 }
@@ -148,6 +154,9 @@ impl Kind {
             Kind::Pipe => "pipe",
             Kind::AnonInode => "anon_inode",
             Kind::Memfd => "memfd",
+            Kind::Ns => "ns",
+            Kind::Mqueue => "mqueue",
+            Kind::Symlink => "symlink",
             Kind::Unknown => "unknown",
         }
     }
@@ -177,6 +186,12 @@ pub enum Detail {
     AnonInode(AnonDetail),
     /// A memfd.
     Memfd(MemfdDetail),
+    /// A namespace file.
+    Ns(NsDetail),
+    /// A POSIX message queue.
+    Mqueue(MqueueDetail),
+    /// A symlink opened with `O_PATH`.
+    Symlink(SymlinkDetail),
     /// Not decoded: the target says all that is known.
     Unknown(UnknownDetail),
 }
@@ -192,6 +207,9 @@ impl Detail {
             Detail::Pipe(_) => Kind::Pipe,
             Detail::AnonInode(_) => Kind::AnonInode,
             Detail::Memfd(_) => Kind::Memfd,
+            Detail::Ns(_) => Kind::Ns,
+            Detail::Mqueue(_) => Kind::Mqueue,
+            Detail::Symlink(_) => Kind::Symlink,
             Detail::Unknown(_) => Kind::Unknown,
         }
     }
@@ -251,6 +269,12 @@ pub struct DeviceDetail {
     /// The node was unlinked while open.
     #[serde(default)]
     pub deleted: bool,
+    /// /dev/net/tun: the network interface the fd is attached to (fdinfo `iff:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tun_iface: Option<String>,
+    /// /dev/ptmx: the index N of the `/dev/pts/N` this master belongs to (fdinfo `tty-index:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty_index: Option<u32>,
 }
 
 /// A socket, decoded as far as the kernel tells.
@@ -285,6 +309,29 @@ pub struct SocketDetail {
     /// Netlink: the netlink protocol family (route, sock_diag, …) or number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netlink_family: Option<String>,
+    /// Inode of the network namespace the socket lives in, set only when that is not the
+    /// namespace of the process holding it (a socket passed from a container, or made after
+    /// `setns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<u64>,
+    /// Unix: the directions shut down ("r", "w" or "rw"); absent while both are open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<String>,
+    /// ping/ping6: the ICMP echo identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_id: Option<u16>,
+    /// Netlink: the socket's port id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lport: Option<u32>,
+    /// Netlink: the multicast groups bitmap (the first 32 groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<u32>,
+    /// Raw: the IP protocol number; packet: the link-layer protocol (ETH_P_*, host order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u32>,
+    /// Packet: the interface it is bound to (absent when bound to none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iface: Option<String>,
 }
 
 /// A pipe, or a named FIFO.
@@ -296,6 +343,9 @@ pub struct PipeDetail {
     /// Set for a named FIFO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// A named FIFO whose name was unlinked while open (`path` is then without " (deleted)").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// An anonymous inode, with what /proc/PID/fdinfo/N tells of its subtype.
@@ -327,6 +377,73 @@ pub struct AnonDetail {
     /// pidfd: the pid it refers to (-1 once that process is reaped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_pid: Option<i32>,
+    /// pidfd: the pid in each pid namespace, outermost first (fdinfo `NSpid:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nspid: Option<Vec<i32>>,
+    /// pidfd: the command name of the process it refers to, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_comm: Option<String>,
+    /// eventfd: its id (fdinfo `eventfd-id:`); bpf-map, bpf-prog, bpf-link: the object's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// inotify: the watched inodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inotify_inodes: Option<Vec<WatchedInode>>,
+    /// bpf-map, bpf-prog, bpf-link: the map, program or link type (a name where known,
+    /// the kernel's number otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_type: Option<String>,
+    /// bpf-map, bpf-prog: the object's name (needs CAP_SYS_ADMIN to look up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_name: Option<String>,
+    /// bpf-prog: the program tag (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_tag: Option<String>,
+    /// bpf-link: the id of the program it attaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prog_id: Option<u64>,
+    /// io_uring: the ring's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_uring: Option<IoUringDetail>,
+}
+
+/// One inode an inotify instance watches.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct WatchedInode {
+    /// "major:minor" of the filesystem holding it.
+    pub dev: String,
+    /// Its inode number.
+    pub inode: u64,
+    /// Where it is found, when fdiff could resolve it (only through the watching process's
+    /// own open fds and cwd: an inode has no path of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// The state of an io_uring instance, from its fdinfo.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IoUringDetail {
+    /// Submission queue entries (ring mask + 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sq_entries: Option<u32>,
+    /// Completion queue entries (ring mask + 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cq_entries: Option<u32>,
+    /// Submissions queued, not yet consumed by the kernel (tail - head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sq_pending: Option<u32>,
+    /// Completions posted, not yet reaped by the process (tail - head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cq_pending: Option<u32>,
+    /// Registered files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_files: Option<u32>,
+    /// Registered buffers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_bufs: Option<u32>,
+    /// The pid of the SQ polling kernel thread (SQPOLL rings only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sq_thread: Option<i32>,
 }
 
 /// A memfd, by the name it was created with.
@@ -337,6 +454,38 @@ pub struct MemfdDetail {
     /// Bytes it holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// Its inode number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
+}
+
+/// A namespace file: what `readlink` shows as `TYPE:[INODE]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NsDetail {
+    /// net, mnt, pid, user, uts, ipc, cgroup, time (and pid_for_children, time_for_children).
+    pub ns_type: String,
+    /// The namespace's inode: equal inodes are the same namespace.
+    pub inode: u64,
+}
+
+/// A POSIX message queue.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MqueueDetail {
+    /// Its name as mq_open took it ("/name").
+    pub path: String,
+    /// Its inode in the mqueue filesystem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
+}
+
+/// A symlink held open itself (`O_PATH | O_NOFOLLOW`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SymlinkDetail {
+    /// The link's own path.
+    pub path: String,
+    /// The exact path bytes as lowercase hex, present only when they are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
     /// Its inode number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inode: Option<u64>,

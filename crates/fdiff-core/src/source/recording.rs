@@ -129,6 +129,7 @@ fn cap_entry(e: &mut FdEntry) -> bool {
         Detail::Device(d) => {
             cut |= cap(&mut d.path, MAX_TARGET) | cap_opt(&mut d.path_hex, 2 * MAX_TARGET);
             cut |= cap(&mut d.device_type, MAX_TEXT) | cap_opt(&mut d.rdev, MAX_TEXT);
+            cut |= cap_opt(&mut d.tun_iface, MAX_TEXT);
         }
         Detail::Socket(s) => {
             cut |= cap(&mut s.proto, MAX_TEXT) | cap_opt(&mut s.path, MAX_TARGET);
@@ -138,6 +139,8 @@ fn cap_entry(e: &mut FdEntry) -> bool {
                 &mut s.state,
                 &mut s.socket_type,
                 &mut s.netlink_family,
+                &mut s.shutdown,
+                &mut s.iface,
             ] {
                 cut |= cap_opt(t, MAX_TEXT);
             }
@@ -145,6 +148,31 @@ fn cap_entry(e: &mut FdEntry) -> bool {
         Detail::Pipe(p) => cut |= cap_opt(&mut p.path, MAX_TARGET),
         Detail::AnonInode(a) => {
             cut |= cap(&mut a.subtype, MAX_TEXT) | cap_opt(&mut a.clockid, MAX_TEXT);
+            for t in [
+                &mut a.target_comm,
+                &mut a.bpf_type,
+                &mut a.bpf_name,
+                &mut a.bpf_tag,
+            ] {
+                cut |= cap_opt(t, MAX_TEXT);
+            }
+            if let Some(n) = a.nspid.as_mut() {
+                // Pid namespaces nest at most 32 deep.
+                if n.len() > 32 {
+                    n.truncate(32);
+                    cut = true;
+                }
+            }
+            if let Some(w) = a.inotify_inodes.as_mut() {
+                // An inotify instance holds at most max_user_watches (~1M) watches.
+                if w.len() > 1 << 20 {
+                    w.truncate(1 << 20);
+                    cut = true;
+                }
+                for i in w.iter_mut() {
+                    cut |= cap(&mut i.dev, MAX_TEXT) | cap_opt(&mut i.path, MAX_TARGET);
+                }
+            }
             if let Some(m) = a.sigmask.as_mut() {
                 if m.len() > 64 {
                     m.truncate(64);
@@ -163,6 +191,11 @@ fn cap_entry(e: &mut FdEntry) -> bool {
             }
         }
         Detail::Memfd(m) => cut |= cap(&mut m.name, MAX_TARGET),
+        Detail::Ns(n) => cut |= cap(&mut n.ns_type, MAX_TEXT),
+        Detail::Mqueue(m) => cut |= cap(&mut m.path, MAX_TARGET),
+        Detail::Symlink(l) => {
+            cut |= cap(&mut l.path, MAX_TARGET) | cap_opt(&mut l.path_hex, 2 * MAX_TARGET);
+        }
         Detail::Unknown(_) => {}
     }
     cut

@@ -85,6 +85,10 @@ fn normalized_key(e: &FdEntry, listeners: &Listeners) -> String {
         },
         Detail::AnonInode(a) => format!("anon_inode:[{}]", a.subtype),
         Detail::Memfd(m) => format!("memfd:{}", normalize_path(&m.name)),
+        // Namespaces are few and each one is a distinct thing held: keep the inode.
+        Detail::Ns(n) => format!("ns {}", n.ns_type),
+        Detail::Mqueue(m) => format!("mqueue {}", normalize_path(&m.path)),
+        Detail::Symlink(l) => format!("symlink {}", normalize_path(&l.path)),
         Detail::Socket(s) => socket_key(s, listeners),
         Detail::Unknown(_) => normalize_path(&e.target),
     }

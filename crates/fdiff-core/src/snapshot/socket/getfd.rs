@@ -19,7 +19,7 @@
 //!   never used.
 
 use super::procnet::{remote_endpoint, udp_state_name};
-use super::{Family, fmt_endpoint, netlink_family_name, tcp_state_name};
+use super::{Family, fmt_endpoint, netlink_family_name, tcp_state_name, unix_type_name};
 use crate::snapshot::model::SocketDetail;
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags};
@@ -125,6 +125,7 @@ impl Getfd {
         socks: &[(i32, u64)],
         wanted: &mut HashSet<u64>,
         found: &mut HashMap<u64, SocketDetail>,
+        same_netns: bool,
     ) -> Tables {
         if !self.usable(pid) {
             return Tables::ALL;
@@ -150,7 +151,7 @@ impl Getfd {
                     return Tables::ALL;
                 }
             };
-            match decode(dup, inode) {
+            match decode(dup, inode, same_netns) {
                 Ok(d) => {
                     wanted.remove(&inode);
                     found.insert(inode, d);
@@ -203,7 +204,7 @@ impl Getfd {
 /// Decodes the duplicate if it is still the socket `inode` (the fd number may have been
 /// reused since it was listed) and of a kind this path knows; otherwise says which tables may
 /// hold it. Closes the duplicate either way.
-fn decode(dup: OwnedFd, inode: u64) -> Result<SocketDetail, Tables> {
+fn decode(dup: OwnedFd, inode: u64, same_netns: bool) -> Result<SocketDetail, Tables> {
     let st = rustix::fs::fstat(&dup).map_err(|_| Tables::ALL)?;
     let is_socket = rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket;
     if !is_socket || st.st_ino != inode {
@@ -216,34 +217,49 @@ fn decode(dup: OwnedFd, inode: u64) -> Result<SocketDetail, Tables> {
         libc::AF_INET6 => true,
         libc::AF_NETLINK => {
             let family = u32::try_from(protocol).map_err(|_| Tables::of(Family::Netlink))?;
+            let kind = int(libc::SO_TYPE)?;
+            // sockaddr_nl: family, pad, port id, the first 32 multicast groups.
+            let (lport, groups) = netlink_name(&dup).ok_or(Tables::of(Family::Netlink))?;
             return Ok(SocketDetail {
                 proto: "netlink".to_string(),
                 inode,
                 netlink_family: Some(netlink_family_name(family)),
+                socket_type: Some(unix_type_name(u16::try_from(kind).unwrap_or(0))),
+                lport: Some(lport),
+                groups: Some(groups),
                 ..Default::default()
             });
         }
         libc::AF_UNIX => return Err(Tables::of(Family::Unix)),
-        libc::AF_PACKET => return Err(Tables::of(Family::Packet)),
+        libc::AF_PACKET => {
+            // The interface index is resolved in our own namespace: only right in it.
+            return packet(&dup, inode, same_netns).ok_or(Tables::of(Family::Packet));
+        }
         // vsock, bluetooth, AF_ALG, XDP, …: in none of the tables.
         _ => return Err(Tables::NONE),
     };
     let kind = int(libc::SO_TYPE)?;
     let pick = |v4: Family, v6f: Family| Tables::of(if v6 { v6f } else { v4 });
-    let tcp = match (kind, protocol) {
-        (libc::SOCK_STREAM, libc::IPPROTO_TCP) => true,
-        (libc::SOCK_DGRAM, libc::IPPROTO_UDP) => false,
-        // Not decoded here (UDP-Lite, SCTP, MPTCP, ping, raw); searched where the tables would
-        // have searched them before, so the answer does not change.
+    let (tcp, dgram) = match (kind, protocol) {
+        (libc::SOCK_STREAM, libc::IPPROTO_TCP) => (true, Dgram::Udp),
+        (libc::SOCK_DGRAM, libc::IPPROTO_UDP) => (false, Dgram::Udp),
+        (libc::SOCK_DGRAM, libc::IPPROTO_UDPLITE) => (false, Dgram::UdpLite),
+        // Ping and raw sockets have no destination port, so SO_PEERNAME refuses them even
+        // when connected and the state could not be told here: their small tables can.
+        (libc::SOCK_DGRAM, libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6) => {
+            return Err(pick(Family::Ping, Family::Ping6));
+        }
+        (libc::SOCK_RAW, _) => return Err(pick(Family::Raw, Family::Raw6)),
+        // Not decoded here (SCTP, MPTCP); searched where the tables would have searched
+        // them before, so the answer does not change.
         (libc::SOCK_STREAM, _) => return Err(pick(Family::Tcp, Family::Tcp6)),
         (libc::SOCK_DGRAM, _) => return Err(pick(Family::Udp, Family::Udp6)),
-        (libc::SOCK_RAW, _) => return Err(pick(Family::Raw, Family::Raw6)),
         _ => return Err(Tables::ALL),
     };
-    let own = if tcp {
-        pick(Family::Tcp, Family::Tcp6)
-    } else {
-        pick(Family::Udp, Family::Udp6)
+    let own = match (tcp, dgram) {
+        (true, _) => pick(Family::Tcp, Family::Tcp6),
+        (false, Dgram::UdpLite) => pick(Family::UdpLite, Family::UdpLite6),
+        (false, Dgram::Udp) => pick(Family::Udp, Family::Udp6),
     };
     let (local_ip, local_port) = sockaddr(&dup, AddrQuery::Local, v6).map_err(|_| own)?;
     // SO_PEERNAME rather than getpeername(): getpeername refuses (ENOTCONN) a TCP socket in
@@ -261,14 +277,17 @@ fn decode(dup: OwnedFd, inode: u64) -> Result<SocketDetail, Tables> {
         }
         tcp_state_name(info[0])
     } else {
-        // A UDP socket is ESTABLISHED exactly when connect() gave it a destination.
+        // A UDP or UDP-Lite socket is ESTABLISHED exactly when connect() gave it a
+        // destination.
         udp_state_name(if remote.is_some() { 1 } else { 7 })
     };
-    let proto = match (tcp, v6) {
-        (true, false) => "tcp",
-        (true, true) => "tcp6",
-        (false, false) => "udp",
-        (false, true) => "udp6",
+    let proto = match (tcp, dgram, v6) {
+        (true, _, false) => "tcp",
+        (true, _, true) => "tcp6",
+        (false, Dgram::Udp, false) => "udp",
+        (false, Dgram::Udp, true) => "udp6",
+        (false, Dgram::UdpLite, false) => "udplite",
+        (false, Dgram::UdpLite, true) => "udplite6",
     };
     drop(dup);
     Ok(SocketDetail {
@@ -278,6 +297,60 @@ fn decode(dup: OwnedFd, inode: u64) -> Result<SocketDetail, Tables> {
         remote,
         state: Some(state),
         socket_type: Some(if tcp { "stream" } else { "dgram" }.to_string()),
+        ..Default::default()
+    })
+}
+
+/// Which datagram protocol a UDP-like inet socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dgram {
+    Udp,
+    UdpLite,
+}
+
+/// A netlink socket's port id and first 32 multicast groups (getsockname's sockaddr_nl).
+fn netlink_name(fd: impl AsFd) -> Option<(u32, u32)> {
+    // SAFETY: sockaddr_nl is plain old data; all-zero is a valid value.
+    let mut nl: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_nl>()).ok()?;
+    // SAFETY: the kernel writes at most `len` bytes, the size of `nl`.
+    let r = unsafe {
+        libc::getsockname(
+            fd.as_fd().as_raw_fd(),
+            (&raw mut nl).cast::<libc::sockaddr>(),
+            &mut len,
+        )
+    };
+    (r == 0 && i32::from(nl.nl_family) == libc::AF_NETLINK).then_some((nl.nl_pid, nl.nl_groups))
+}
+
+/// A packet socket: its type, link-layer protocol and the interface it is bound to.
+fn packet(fd: impl AsFd, inode: u64, same_netns: bool) -> Option<SocketDetail> {
+    let kind = getsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_TYPE)?;
+    // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+    let mut ll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>()).ok()?;
+    // SAFETY: the kernel writes at most `len` bytes, the size of `ll`.
+    let r = unsafe {
+        libc::getsockname(
+            fd.as_fd().as_raw_fd(),
+            (&raw mut ll).cast::<libc::sockaddr>(),
+            &mut len,
+        )
+    };
+    if r != 0 || i32::from(ll.sll_family) != libc::AF_PACKET {
+        return None;
+    }
+    Some(SocketDetail {
+        proto: "packet".to_string(),
+        inode,
+        socket_type: Some(unix_type_name(u16::try_from(kind).unwrap_or(0))),
+        protocol: Some(u32::from(u16::from_be(ll.sll_protocol))),
+        iface: if same_netns {
+            super::iface_name(ll.sll_ifindex)
+        } else {
+            None
+        },
         ..Default::default()
     })
 }

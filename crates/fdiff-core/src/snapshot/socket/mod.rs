@@ -38,10 +38,14 @@ pub(crate) enum Family {
     Raw,
     Raw6,
     Packet,
+    UdpLite,
+    UdpLite6,
+    Ping,
+    Ping6,
 }
 
 impl Family {
-    const ALL: [Family; 9] = [
+    const ALL: [Family; 13] = [
         Family::Unix,
         Family::Tcp,
         Family::Tcp6,
@@ -51,6 +55,10 @@ impl Family {
         Family::Raw,
         Family::Raw6,
         Family::Packet,
+        Family::UdpLite,
+        Family::UdpLite6,
+        Family::Ping,
+        Family::Ping6,
     ];
 
     pub(crate) fn proto(self) -> &'static str {
@@ -64,6 +72,10 @@ impl Family {
             Family::Raw => "raw",
             Family::Raw6 => "raw6",
             Family::Packet => "packet",
+            Family::UdpLite => "udplite",
+            Family::UdpLite6 => "udplite6",
+            Family::Ping => "ping",
+            Family::Ping6 => "ping6",
         }
     }
 }
@@ -132,15 +144,20 @@ impl SocketDecoder {
     ) -> Vec<SocketDetail> {
         let mut wanted: HashSet<u64> = socks.iter().map(|s| s.1).collect();
         let mut found: HashMap<u64, SocketDetail> = HashMap::with_capacity(wanted.len());
+        let same_netns = self.self_netns.is_some()
+            && netns_id(&format!("/proc/{pid}/ns/net")) == self.self_netns;
         match backend {
             Backend::GetfdOnly => {
-                self.getfd.lookup(pid, socks, &mut wanted, &mut found);
+                self.getfd
+                    .lookup(pid, socks, &mut wanted, &mut found, same_netns);
             }
             Backend::Auto if getfd_pays(pid, wanted.len()) && self.getfd.usable(pid) => {
                 // Duplicates first: they decode inet and netlink sockets and tell the kind of
                 // the rest, so unix sockets go to sock_diag (only it knows the peer) by inode
                 // and the namespace-wide dumps run only for what could not be asked.
-                let rest = self.getfd.lookup(pid, socks, &mut wanted, &mut found);
+                let rest = self
+                    .getfd
+                    .lookup(pid, socks, &mut wanted, &mut found, same_netns);
                 if !wanted.is_empty() {
                     self.lookup(pid, &rest.families(), &mut wanted, &mut found, backend);
                 }
@@ -181,7 +198,9 @@ impl SocketDecoder {
                 .1
                 .insert(inode);
         }
+        let pid_netns = netns_id(&format!("/proc/{pid}/ns/net"));
         for (id, (ns, mut inodes)) in by_ns {
+            let asked: Vec<u64> = inodes.iter().copied().collect();
             let Some(diag) = self.diag_for(id, ns) else {
                 continue;
             };
@@ -198,6 +217,13 @@ impl SocketDecoder {
                 let _ = diag.lookup(family, &mut inodes, found);
             }
             name_peers(diag, found);
+            if pid_netns != Some(id) {
+                for inode in asked {
+                    if let Some(d) = found.get_mut(&inode) {
+                        d.netns = Some(id.1);
+                    }
+                }
+            }
             wanted.retain(|i| !found.contains_key(i));
         }
     }
@@ -426,6 +452,19 @@ fn sockstat_field(text: &str, label: &str, field: &str) -> u64 {
 fn netns_id(path: &str) -> Option<(u64, u64)> {
     let m = std::fs::metadata(path).ok()?;
     Some((m.dev(), m.ino()))
+}
+
+/// The name of interface `index` in our own network namespace.
+pub(crate) fn iface_name(index: i32) -> Option<String> {
+    let index = u32::try_from(index).ok().filter(|&i| i > 0)?;
+    let mut buf = [0u8; libc::IF_NAMESIZE];
+    // SAFETY: if_indextoname writes at most IF_NAMESIZE bytes (NUL included) into `buf`.
+    let r = unsafe { libc::if_indextoname(index, buf.as_mut_ptr().cast()) };
+    if r.is_null() {
+        return None;
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..len]).into_owned())
 }
 
 /// "addr:port", IPv6 as "[addr]:port".

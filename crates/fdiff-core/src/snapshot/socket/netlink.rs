@@ -43,6 +43,13 @@ const NETLINK_DIAG_MSG_LEN: usize = 28;
 
 /// NDIAG_PROTO_ALL: every netlink protocol in one dump.
 const NDIAG_PROTO_ALL: u8 = 255;
+/// NDIAG_SHOW_GROUPS, and the attribute that then carries the groups bitmap.
+const NDIAG_SHOW_GROUPS: u32 = 0x2;
+const NETLINK_DIAG_GROUPS: u16 = 1;
+/// UNIX_DIAG_SHUTDOWN: the kernel sends it with every unix reply.
+const UNIX_DIAG_SHUTDOWN: u16 = 6;
+/// Size of the fixed part of a unix_diag_msg, where its attributes start.
+const UNIX_DIAG_MSG_LEN: usize = 16;
 // TCP states (include/net/tcp_states.h) of sockets that never have an fd.
 const TCP_TIME_WAIT: u32 = 6;
 const TCP_NEW_SYN_RECV: u32 = 12;
@@ -131,8 +138,18 @@ impl Diag {
         wanted: &mut HashSet<u64>,
         found: &mut HashMap<u64, SocketDetail>,
     ) -> io::Result<()> {
-        if matches!(family, Family::Raw | Family::Raw6 | Family::Packet) {
-            // raw_diag and packet_diag are often not loaded; their /proc tables are tiny.
+        if matches!(
+            family,
+            Family::Raw
+                | Family::Raw6
+                | Family::Packet
+                | Family::UdpLite
+                | Family::UdpLite6
+                | Family::Ping
+                | Family::Ping6
+        ) {
+            // raw_diag and packet_diag are often not loaded, ping has no diag at all, and
+            // UDP-Lite is rare: their /proc tables are tiny.
             return Err(io::Error::from(io::ErrorKind::Unsupported));
         }
         let result = match family {
@@ -143,7 +160,7 @@ impl Diag {
             Family::Udp => self.inet_dump(AF_INET, IPPROTO_UDP, family, wanted, found),
             Family::Udp6 => self.inet_dump(AF_INET6, IPPROTO_UDP, family, wanted, found),
             Family::Netlink => self.netlink_dump(wanted, found),
-            Family::Raw | Family::Raw6 | Family::Packet => Ok(()),
+            _ => Ok(()),
         };
         if result.is_err() {
             // Unread replies may be queued; a fresh socket is the only clean state.
@@ -292,6 +309,7 @@ impl Diag {
         let mut req = [0u8; 20];
         req[0] = AF_NETLINK;
         req[1] = NDIAG_PROTO_ALL;
+        req[8..12].copy_from_slice(&NDIAG_SHOW_GROUPS.to_ne_bytes());
         let seq = self.next_seq();
         let len = (16 + req.len()) as u32;
         self.send_buf.extend_from_slice(&len.to_ne_bytes());
@@ -303,24 +321,7 @@ impl Diag {
         self.send_buf.extend_from_slice(&0u32.to_ne_bytes());
         self.send_buf.extend_from_slice(&req);
         self.send()?;
-        self.receive_dump(
-            NETLINK_INODE_OFFSET,
-            |payload| {
-                let inode = peek_u32(payload, NETLINK_INODE_OFFSET)?;
-                if payload.len() < NETLINK_DIAG_MSG_LEN {
-                    return None;
-                }
-                // struct netlink_diag_msg: family, type, protocol, state, portid, …
-                Some(SocketDetail {
-                    proto: "netlink".to_string(),
-                    inode,
-                    netlink_family: Some(netlink_family_name(u32::from(payload[2]))),
-                    ..Default::default()
-                })
-            },
-            wanted,
-            found,
-        )
+        self.receive_dump(NETLINK_INODE_OFFSET, decode_netlink, wanted, found)
     }
 
     /// Walks a dump to its end (or until nothing is wanted), decoding only wanted sockets.
@@ -450,6 +451,54 @@ fn nlmsg_error(payload: &[u8]) -> io::Error {
     }
 }
 
+/// The payload of each attribute (type, data) after the fixed part of a reply; stops at the
+/// first malformed one.
+fn attributes(payload: &[u8], fixed: usize) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut rest = payload.get(fixed..).unwrap_or_default();
+    std::iter::from_fn(move || {
+        let len = usize::from(u16::from_ne_bytes(rest.get(..2)?.try_into().ok()?));
+        let ty = u16::from_ne_bytes(rest.get(2..4)?.try_into().ok()?);
+        let data = rest.get(4..len)?;
+        rest = rest.get((len + 3) & !3..).unwrap_or_default();
+        // NLA_F_NESTED and NLA_F_NET_BYTEORDER live in the top bits of the type.
+        Some((ty & 0x3fff, data))
+    })
+}
+
+/// sk_shutdown bits (RCV_SHUTDOWN 1, SEND_SHUTDOWN 2) as the directions shut down.
+pub(super) fn shutdown_name(bits: u8) -> Option<String> {
+    match bits & 3 {
+        0 => None,
+        1 => Some("r".to_owned()),
+        2 => Some("w".to_owned()),
+        _ => Some("rw".to_owned()),
+    }
+}
+
+/// struct netlink_diag_msg: family, type, protocol, state, portid, dst_portid, dst_group,
+/// ino, cookie; then the groups attribute asked for with NDIAG_SHOW_GROUPS.
+fn decode_netlink(payload: &[u8]) -> Option<SocketDetail> {
+    let inode = peek_u32(payload, NETLINK_INODE_OFFSET)?;
+    if payload.len() < NETLINK_DIAG_MSG_LEN {
+        return None;
+    }
+    let groups = attributes(payload, NETLINK_DIAG_MSG_LEN)
+        .find(|&(ty, _)| ty == NETLINK_DIAG_GROUPS)
+        .map_or(Some(0), |(_, data)| {
+            // A bitmap of longs; the first 32 groups are what /proc/net/netlink and lsfd show.
+            Some(u32::from_ne_bytes(data.get(..4)?.try_into().ok()?))
+        });
+    Some(SocketDetail {
+        proto: "netlink".to_string(),
+        inode,
+        netlink_family: Some(netlink_family_name(u32::from(payload[2]))),
+        socket_type: Some(unix_type_name(u16::from(payload[1]))),
+        lport: peek_u32(payload, 4).and_then(|p| u32::try_from(p).ok()),
+        groups,
+        ..Default::default()
+    })
+}
+
 fn decode_unix(payload: &[u8]) -> Option<SocketDetail> {
     // A malformed attribute should not cost the type and state the fixed header tells.
     let (header, name, peer) = match UnixResponse::parse(payload) {
@@ -476,6 +525,9 @@ fn decode_unix(payload: &[u8]) -> Option<SocketDetail> {
         10 => "LISTEN".to_string(),
         other => tcp_state_name(other),
     };
+    let shutdown = attributes(payload, UNIX_DIAG_MSG_LEN)
+        .find(|&(ty, _)| ty == UNIX_DIAG_SHUTDOWN)
+        .and_then(|(_, data)| shutdown_name(*data.first()?));
     Some(SocketDetail {
         proto: "unix".to_string(),
         inode: u64::from(header.inode),
@@ -483,6 +535,7 @@ fn decode_unix(payload: &[u8]) -> Option<SocketDetail> {
         path: name,
         socket_type: Some(unix_type_name(u16::from(header.kind))),
         peer,
+        shutdown,
         ..Default::default()
     })
 }
@@ -527,9 +580,54 @@ mod tests {
         p.extend_from_slice(&200u16.to_ne_bytes());
         p.extend_from_slice(&0u16.to_ne_bytes());
         let d = decode_unix(&p).expect("decoded");
+        assert_eq!(d.shutdown, None);
         assert_eq!(d.inode, 4242);
         assert_eq!(d.state.as_deref(), Some("LISTEN"));
         assert_eq!(d.socket_type.as_deref(), Some("stream"));
+    }
+}
+
+#[cfg(test)]
+mod issue16_tests {
+    use super::*;
+
+    #[test]
+    fn issue16_unix_shutdown_attribute() {
+        // family, type, state, pad, inode, cookie; then UNIX_DIAG_SHUTDOWN = SEND_SHUTDOWN.
+        let mut p = vec![AF_UNIX, 1, 1, 0];
+        p.extend_from_slice(&77u32.to_ne_bytes());
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(&5u16.to_ne_bytes());
+        p.extend_from_slice(&UNIX_DIAG_SHUTDOWN.to_ne_bytes());
+        p.extend_from_slice(&[2, 0, 0, 0]);
+        assert_eq!(
+            decode_unix(&p).expect("decoded").shutdown.as_deref(),
+            Some("w")
+        );
+        assert_eq!(shutdown_name(3).as_deref(), Some("rw"));
+        assert_eq!(shutdown_name(1).as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn issue16_netlink_port_type_and_groups() {
+        let mut p = vec![AF_NETLINK, 3, 0, 7];
+        p.extend_from_slice(&4321u32.to_ne_bytes()); // portid
+        p.extend_from_slice(&[0; 8]); // dst_portid, dst_group
+        p.extend_from_slice(&99u32.to_ne_bytes()); // ino
+        p.extend_from_slice(&[0; 8]); // cookie
+        let bare = decode_netlink(&p).expect("decoded");
+        assert_eq!((bare.lport, bare.groups), (Some(4321), Some(0)));
+        assert_eq!(bare.socket_type.as_deref(), Some("raw"));
+        assert_eq!(bare.netlink_family.as_deref(), Some("route"));
+        p.extend_from_slice(&12u16.to_ne_bytes());
+        p.extend_from_slice(&NETLINK_DIAG_GROUPS.to_ne_bytes());
+        p.extend_from_slice(&5u64.to_ne_bytes());
+        assert_eq!(decode_netlink(&p).expect("decoded").groups, Some(5));
+        // An attribute claiming more than is there is ignored, not read past the end.
+        let mut bad = p[..NETLINK_DIAG_MSG_LEN].to_vec();
+        bad.extend_from_slice(&200u16.to_ne_bytes());
+        bad.extend_from_slice(&NETLINK_DIAG_GROUPS.to_ne_bytes());
+        assert_eq!(decode_netlink(&bad).expect("decoded").groups, Some(0));
     }
 }
 

@@ -8,7 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The file under /proc/PID/net that lists sockets of `family`: named like the protocol.
 pub(super) fn file_name(family: Family) -> &'static str {
-    family.proto()
+    match family {
+        Family::Ping => "icmp",
+        Family::Ping6 => "icmp6",
+        f => f.proto(),
+    }
 }
 
 /// Scans the tables of `families` (in that order) for the inodes in `wanted`, moving each one
@@ -163,7 +167,16 @@ fn unix_name_len(line: &[u8]) -> Option<usize> {
 fn inode_column(family: Family) -> usize {
     match family {
         Family::Unix => 6,
-        Family::Tcp | Family::Tcp6 | Family::Udp | Family::Udp6 | Family::Raw | Family::Raw6 => 9,
+        Family::Tcp
+        | Family::Tcp6
+        | Family::Udp
+        | Family::Udp6
+        | Family::Raw
+        | Family::Raw6
+        | Family::UdpLite
+        | Family::UdpLite6
+        | Family::Ping
+        | Family::Ping6 => 9,
         Family::Netlink => 9,
         Family::Packet => 8,
     }
@@ -181,9 +194,16 @@ pub(super) fn line_inode(family: Family, line: &str) -> Option<u64> {
 pub(super) fn parse_line(family: Family, line: &str) -> Option<SocketDetail> {
     match family {
         Family::Unix => parse_unix(line),
-        Family::Tcp | Family::Tcp6 | Family::Udp | Family::Udp6 | Family::Raw | Family::Raw6 => {
-            parse_inet(family, line)
-        }
+        Family::Tcp
+        | Family::Tcp6
+        | Family::Udp
+        | Family::Udp6
+        | Family::Raw
+        | Family::Raw6
+        | Family::UdpLite
+        | Family::UdpLite6
+        | Family::Ping
+        | Family::Ping6 => parse_inet(family, line),
         Family::Netlink => parse_netlink(line),
         Family::Packet => parse_packet(line),
     }
@@ -199,18 +219,27 @@ fn parse_inet(family: Family, line: &str) -> Option<SocketDetail> {
     let (local_ip, local_port) = parse_hex_endpoint(f[1])?;
     let (remote_ip, remote_port) = parse_hex_endpoint(f[2])?;
     let st = u8::from_str_radix(f[3], 16).ok()?;
+    let raw = matches!(family, Family::Raw | Family::Raw6);
     let (state, socket_type) = match family {
-        Family::Tcp | Family::Tcp6 => (Some(tcp_state_name(st)), "stream"),
-        Family::Udp | Family::Udp6 => (Some(udp_state_name(st)), "dgram"),
-        _ => (None, "raw"),
+        Family::Tcp | Family::Tcp6 => (tcp_state_name(st), "stream"),
+        // A raw socket's sk_state is TCP_ESTABLISHED once connected, TCP_CLOSE otherwise,
+        // as for UDP.
+        _ if raw => (udp_state_name(st), "raw"),
+        _ => (udp_state_name(st), "dgram"),
     };
+    let ping = matches!(family, Family::Ping | Family::Ping6);
     Some(SocketDetail {
         proto: family.proto().to_string(),
         inode,
         local: Some(fmt_endpoint(local_ip, local_port)),
+        // The kernel prints a connected raw or ping socket's destination with port 0.
         remote: remote_endpoint(remote_ip, remote_port),
-        state,
+        state: Some(state),
         socket_type: Some(socket_type.to_string()),
+        // /proc/net/icmp prints a ping socket's echo id as its local port, and
+        // /proc/net/raw a raw socket's protocol.
+        ping_id: ping.then_some(local_port),
+        protocol: raw.then_some(u32::from(local_port)),
         ..Default::default()
     })
 }
@@ -308,6 +337,8 @@ fn parse_netlink(line: &str) -> Option<SocketDetail> {
         proto: "netlink".to_string(),
         inode,
         netlink_family: Some(netlink_family_name(protocol)),
+        lport: f[2].parse().ok(),
+        groups: u32::from_str_radix(f[3], 16).ok(),
         ..Default::default()
     })
 }
@@ -324,6 +355,9 @@ fn parse_packet(line: &str) -> Option<SocketDetail> {
         proto: "packet".to_string(),
         inode,
         socket_type: Some(unix_type_name(kind)),
+        // Printed as ntohs(protocol) in hex. The interface index is not resolved here: the
+        // table may be another namespace's, whose indexes ours does not know.
+        protocol: u32::from_str_radix(f[3], 16).ok(),
         ..Default::default()
     })
 }

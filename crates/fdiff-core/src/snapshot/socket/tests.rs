@@ -25,6 +25,14 @@ fn comparable(d: &SocketDetail) -> SocketDetail {
     SocketDetail {
         peer: None,
         peer_path: None,
+        // Only sock_diag tells these: /proc/net/netlink has no socket type, /proc/net/unix no
+        // shutdown state.
+        socket_type: if d.proto == "netlink" {
+            None
+        } else {
+            d.socket_type.clone()
+        },
+        shutdown: None,
         ..d.clone()
     }
 }
@@ -529,7 +537,7 @@ fn a_reused_fd_number_is_not_misdecoded() {
     let (mut wanted, mut found) = (HashSet::from([f.tcp_listen]), HashMap::new());
     let rest = dec
         .getfd
-        .lookup(pid(), &wrong[..1], &mut wanted, &mut found);
+        .lookup(pid(), &wrong[..1], &mut wanted, &mut found, true);
     assert_eq!(rest.families(), Family::ALL, "unknown kind: every table");
 }
 
@@ -546,7 +554,9 @@ fn leftovers_are_searched_only_where_they_can_be() {
     assert_eq!(unix.len(), 2);
     let mut wanted: HashSet<u64> = unix.iter().map(|p| p.1).collect();
     let mut found = HashMap::new();
-    let rest = dec.getfd.lookup(pid(), &unix, &mut wanted, &mut found);
+    let rest = dec
+        .getfd
+        .lookup(pid(), &unix, &mut wanted, &mut found, true);
     assert_eq!(rest.families(), [Family::Unix]);
     assert_eq!(wanted.len(), 2);
     // Auto: those go to sock_diag, which knows the peer.
