@@ -126,6 +126,8 @@ enum Command {
     NetnsThread,
     /// Keep a pool of child fixtures that are replaced over and over (see [`PoolSpec`]).
     Respawn(PoolSpec),
+    /// Open the kinds issue 16 decodes (see `decode_kinds`).
+    DecodeKinds,
     Quit,
 }
 
@@ -237,6 +239,7 @@ fn parse_command(line: &str) -> Result<Command, String> {
         "unix-clients" => Ok(Command::UnixClients(parse_one(word, rest)?)),
         "netns-spoof" => no_args(Command::NetnsSpoof),
         "netns-thread" => no_args(Command::NetnsThread),
+        "decode-kinds" => no_args(Command::DecodeKinds),
         "respawn" => Ok(Command::Respawn(parse_pool(rest)?)),
         "close" => {
             let fd: RawFd = parse_one(word, rest)?;
@@ -1244,6 +1247,12 @@ impl Fixture {
             Command::UnixClients(n) => self.unix_clients(n),
             Command::NetnsSpoof => self.netns_spoof(),
             Command::NetnsThread => self.netns_thread(),
+            Command::DecodeKinds => crate::decode_kinds::open(&self.shared.dir)
+                .map(|(fds, v)| {
+                    self.retained.extend(fds);
+                    v
+                })
+                .map_err(|e| format!("decode-kinds: {e}")),
             Command::Count => Ok(json!({"ok": true, "total": count_fds()})),
             // Handled by the caller, which must answer before exiting.
             Command::Quit => Ok(json!({"ok": true})),

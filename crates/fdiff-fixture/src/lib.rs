@@ -3,6 +3,7 @@
 //! talks to it, for the integration tests and the bench alike.
 
 pub mod client;
+mod decode_kinds;
 pub mod fixture;
 
 pub use client::{Fixture, exe};

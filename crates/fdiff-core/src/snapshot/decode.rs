@@ -119,7 +119,8 @@ impl<'a> Decoder<'a> {
                             cdev::decode(dev, &text);
                         }
                     }
-                    Detail::File(f) if !f.deleted && mqueue::could_be(path) => {
+                    // A queue unlinked while open reads "/name (deleted)", still a queue.
+                    Detail::File(f) if mqueue::could_be(path) => {
                         if self.is_mqueue(p.fd) {
                             d = mqueue::decode(path, f.inode);
                         }

@@ -6,6 +6,7 @@ mod errors;
 mod issue10_layout;
 mod issue10_source;
 mod issue14_packaging;
+mod issue16_decode;
 mod issue8_pools;
 mod issue9_fuse;
 mod issue9_fuzz;
