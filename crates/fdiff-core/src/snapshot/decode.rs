@@ -120,10 +120,8 @@ impl<'a> Decoder<'a> {
                         }
                     }
                     // A queue unlinked while open reads "/name (deleted)", still a queue.
-                    Detail::File(f) if mqueue::could_be(path) => {
-                        if self.is_mqueue(p.fd) {
-                            d = mqueue::decode(path, f.inode);
-                        }
+                    Detail::File(f) if mqueue::could_be(path) && self.is_mqueue(p.fd) => {
+                        d = mqueue::decode(path, f.inode);
                     }
                     _ => {}
                 }
@@ -184,7 +182,7 @@ impl<'a> Decoder<'a> {
         ) else {
             return false;
         };
-        rustix::fs::fstatfs(&f).is_ok_and(|s| mqueue::is_mqueue_fs(s.f_type as i64))
+        rustix::fs::fstatfs(&f).is_ok_and(|s| mqueue::is_mqueue_fs(s.f_type))
     }
 
     /// The text of /proc/PID/fdinfo/N; `Ok(None)` when it exists but cannot be read.
