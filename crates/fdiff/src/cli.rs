@@ -155,6 +155,9 @@ pub struct TimingArgs {
     /// No live lines, only the final report.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Live lines instead of the full-screen live view on a terminal.
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 /// What a watch and `fdiff run` share.
@@ -241,6 +244,9 @@ pub struct DemoArgs {
     /// No live lines, only the final report.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Live lines instead of the full-screen live view on a terminal.
+    #[arg(long)]
+    pub no_tui: bool,
     /// Output format of the report.
     #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,

@@ -13,5 +13,6 @@ pub mod exit_codes;
 pub mod inputcheck;
 pub mod manpage;
 pub mod report;
+pub mod tui;
 
 pub use fdiff_core::{diff, snapshot, source, track, util};

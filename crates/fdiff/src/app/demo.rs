@@ -86,7 +86,11 @@ pub fn run(a: DemoArgs) -> Result<Exit, Error> {
         keep_waiting: false,
         verbose: false,
     };
-    let to = watch::LiveTo::beside(format, a.quiet);
+    let to = if crate::tui::wanted(a.quiet, a.no_tui) {
+        watch::LiveTo::Tui { redraw_all: false }
+    } else {
+        watch::LiveTo::beside(format, a.quiet)
+    };
     let report = watch::watch_to(&mut source, &opts, to, &stop, || false)?.report;
     drop(child);
     stop.exit_on_signal();

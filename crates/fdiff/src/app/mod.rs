@@ -157,7 +157,11 @@ fn watch_cmd(a: WatchArgs) -> Result<Exit, Error> {
         record: a.watch.record,
         verbose: a.watch.verbose,
     };
-    let to = watch::LiveTo::beside(opts.analysis.format, opts.timing.quiet);
+    let to = if crate::tui::wanted(opts.timing.quiet, a.watch.timing.no_tui) {
+        watch::LiveTo::Tui { redraw_all: false }
+    } else {
+        watch::LiveTo::beside(opts.analysis.format, opts.timing.quiet)
+    };
     let mut w = watch::watch_to(&mut source, &opts, to, &stop, || false)?;
     w.report.unwatched = source.unwatched();
     stop.exit_on_signal();

@@ -72,7 +72,9 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
         }
     };
     // CMD owns stdout: everything of fdiff's goes to stderr.
-    let to = if opts.timing.quiet {
+    let to = if crate::tui::wanted(opts.timing.quiet, a.watch.timing.no_tui) {
+        watch::LiveTo::Tui { redraw_all: true }
+    } else if opts.timing.quiet {
         watch::LiveTo::Nowhere
     } else {
         watch::LiveTo::Stderr

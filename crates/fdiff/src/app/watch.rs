@@ -47,6 +47,11 @@ pub enum LiveTo {
     Nowhere,
     Stdout,
     Stderr,
+    /// The full-screen live view on stdout (a terminal); `redraw_all` under `fdiff run`,
+    /// whose command writes to the same terminal.
+    Tui {
+        redraw_all: bool,
+    },
 }
 
 impl LiveTo {
@@ -79,8 +84,26 @@ pub fn watch_to(
         Some(p) => Some(Recorder::create(p, interval.as_secs_f64(), now_secs())?),
         None => None,
     };
+    let mut tui = match to {
+        LiveTo::Tui { redraw_all } => {
+            // A terminal that cannot be taken over (no termios) still gets live lines.
+            match crate::tui::Tui::start(interval.as_secs_f64(), output::stdout_color(), redraw_all)
+            {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    output::warn(&format!("no live view ({e}): live lines instead"));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let to = match (to, &tui) {
+        (LiveTo::Tui { .. }, None) => LiveTo::Stdout,
+        _ => to,
+    };
     let stream = match to {
-        LiveTo::Nowhere => None,
+        LiveTo::Nowhere | LiveTo::Tui { .. } => None,
         LiveTo::Stdout => Some((output::Stream::Stdout, output::stdout_color())),
         LiveTo::Stderr => Some((output::Stream::Stderr, output::stderr_color())),
     };
@@ -101,9 +124,19 @@ pub fn watch_to(
     if let Some(l) = live.as_mut() {
         observers.push(l);
     }
-    observers.push(&mut warnings);
+    // Warnings on stderr would scribble over the live view: it shows them, and they are
+    // printed once it is gone.
+    match tui.as_mut() {
+        Some(t) => observers.push(t),
+        None => observers.push(&mut warnings),
+    }
     let res = watch(source, opts, &mut observers, stop, done);
     drop(observers);
+    if let Some(t) = tui {
+        for w in t.close() {
+            output::warn(&w);
+        }
+    }
     if let Some(l) = live {
         let dropped = l.into_sink().finish(LIVE_DRAIN);
         if dropped > 0 && output::stderr_writable() {

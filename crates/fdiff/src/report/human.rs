@@ -5,7 +5,7 @@ pub fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -41,7 +41,7 @@ pub fn interval(secs: f64) -> String {
         return format!("{}ms", ms.max(if secs > 0.0 { 1 } else { 0 }));
     }
     for (unit, n) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
-        if ms % n == 0 {
+        if ms.is_multiple_of(n) {
             return format!("{}{unit}", ms / n);
         }
     }

@@ -5,6 +5,7 @@ mod common;
 mod errors;
 mod issue10_layout;
 mod issue10_source;
+mod issue11_tui;
 mod issue14_packaging;
 mod issue16_decode;
 mod issue8_pools;
