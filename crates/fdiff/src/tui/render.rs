@@ -43,8 +43,11 @@ const GREY: Color = Color::Rgb(150, 150, 150);
 
 /// Process lines and leak lines never share a colour: blues and greens for totals, warm
 /// colours for leaks.
-const PROC_COLORS: [Color; 4] = [SKY, GREEN, BLUE, PURPLE];
-const LEAK_COLORS: [Color; 3] = [VERMILLION, ORANGE, YELLOW];
+const PROC_COLORS: [Color; 4] = [SKY, GREEN, BLUE, YELLOW];
+const LEAK_COLORS: [Color; 3] = [VERMILLION, ORANGE, PURPLE];
+/// The projection and the limit: neutral, told apart by their marks (dots, a solid bar).
+const PROJECTION: Color = Color::Rgb(200, 200, 200);
+const LIMIT: Color = Color::Rgb(235, 235, 235);
 
 struct Paint {
     color: bool,
@@ -358,7 +361,7 @@ fn draw_chart(f: &mut Frame, area: Rect, model: &Model, paint: &Paint) {
         series.push((
             format!("pid {} projected", p.pid),
             line_points((elapsed, p.fds as f64), (x_end, y_end), 24),
-            paint.fg(YELLOW),
+            paint.fg(PROJECTION),
             Marker::Dot,
         ));
         y_max = y_max.max(y_end);
@@ -379,8 +382,8 @@ fn draw_chart(f: &mut Frame, area: Rect, model: &Model, paint: &Paint) {
         series.push((
             format!("soft limit {}", human::count(l)),
             line_points((0.0, l as f64), (x_max, l as f64), 60),
-            paint.fg(VERMILLION),
-            Marker::Dot,
+            paint.fg(LIMIT),
+            Marker::HalfBlock,
         ));
         y_max = y_max.max(l as f64);
     }
@@ -396,15 +399,18 @@ fn draw_chart(f: &mut Frame, area: Rect, model: &Model, paint: &Paint) {
                 .data(pts)
         })
         .collect();
-    // The legend is one line above the plot: ratatui's boxed legend would hide the lines.
+    // The legend is a line above the plot (two when it does not fit): ratatui's boxed
+    // legend would hide the lines.
+    let legend_w: usize = series.iter().map(|s| s.0.chars().count() + 6).sum();
+    let legend_h = if legend_w > area.width as usize { 3 } else { 2 };
     let [legend_area, plot_area] =
-        Layout::vertical([Constraint::Length(2), Constraint::Min(2)]).areas(area);
+        Layout::vertical([Constraint::Length(legend_h), Constraint::Min(2)]).areas(area);
     let mut legend = Vec::new();
     for (name, _, style, marker) in &series {
-        let sym = if *marker == Marker::Dot {
-            "┈┈ "
-        } else {
-            "━━ "
+        let sym = match marker {
+            Marker::Dot => "•• ",
+            Marker::HalfBlock => "▀▀ ",
+            _ => "━━ ",
         };
         legend.push(Span::styled(sym, *style));
         legend.push(Span::raw(format!("{name}   ")));
@@ -416,7 +422,8 @@ fn draw_chart(f: &mut Frame, area: Rect, model: &Model, paint: &Paint) {
                 Style::default().add_modifier(Modifier::BOLD),
             ),
             Line::from(legend),
-        ]),
+        ])
+        .wrap(Wrap { trim: false }),
         legend_area,
     );
     let xl = |x: f64| Span::raw(human::duration(x));
@@ -614,6 +621,8 @@ fn footer(f: &mut Frame, area: Rect, ui: &Ui, paint: &Paint) {
             ui.sort.label(),
         )
     };
+    // Padded to the width, so the bar spans the row.
+    let text = format!("{text:<w$}", w = area.width as usize);
     f.render_widget(Paragraph::new(text).style(paint.bar()), area);
 }
 
