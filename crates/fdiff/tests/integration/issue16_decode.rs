@@ -107,3 +107,35 @@ fn issue16_socket_of_another_netns_reports_it() {
     let listener = &fds[&made["listener"]["fd"].as_i64().expect("fd")];
     assert_eq!(listener["netns"].as_u64(), Some(netns), "{listener}");
 }
+
+/// The first pass reads links 0..N-1 at once when the size of /proc/PID/fd (the open-fd count)
+/// says the table is dense; a table with a gap must still be read in full, through the
+/// listing, including the fds above the count.
+#[test]
+fn issue16_dense_and_sparse_tables_are_read_in_full() {
+    let mut fx = Fixture::new(&[]);
+    fx.ok("fill 300");
+    let pid = fx.pid;
+    let listed = || -> Vec<i64> {
+        let mut v: Vec<i64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("fd dir")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let read = |pid: i32| -> Vec<i64> {
+        let snap = fdiff_json(&["snapshot", "--pid", &pid_arg(pid), "--format", "json"]);
+        by_fd(&snap).keys().copied().collect()
+    };
+    let dense = listed();
+    assert_eq!(dense.last().copied(), Some(dense.len() as i64 - 1), "a dense table: {dense:?}");
+    assert_eq!(read(pid), dense, "dense table");
+    // Gaps low in the table: the count no longer reaches the highest fds.
+    for fd in [dense[5], dense[40], dense[41]] {
+        fx.ok(&format!("close {fd}"));
+    }
+    let sparse = listed();
+    assert_eq!(sparse.len(), dense.len() - 3);
+    assert_eq!(read(pid), sparse, "sparse table");
+}

@@ -5,7 +5,7 @@ use super::error::{ProcError, io_err};
 use super::first_pass::{self, PARALLEL_MIN};
 use super::now_secs;
 use crate::snapshot::decode::{self, Pending};
-use crate::snapshot::fdio::read_file_at;
+use crate::snapshot::fdio::{FdName, read_file_at};
 use crate::snapshot::socket::SocketDecoder;
 use crate::snapshot::{FdEntry, FdError, FdLimit, ProcId, SNAPSHOT_SCHEMA, Snapshot};
 use crate::source::procinfo::{self, Stat};
@@ -180,8 +180,13 @@ impl LiveProc {
         // (in parallel when there are many).
         let first = prev.is_empty();
         let mut listed: Vec<i32> = Vec::new();
+        let dense = if first { self.read_dense() } else { None };
+        let listing = dense.is_none();
+        if let Some((p, u)) = dense {
+            (pending, unreadable) = (p, u);
+        }
         self.fd_dir.rewind();
-        while let Some(entry) = self.fd_dir.read() {
+        while let Some(entry) = listing.then(|| self.fd_dir.read()).flatten() {
             let entry = match entry {
                 Ok(e) => e,
                 Err(Errno::NOENT | Errno::SRCH) => return Err(ProcError::Gone),
@@ -242,7 +247,7 @@ impl LiveProc {
                 }),
             }
         }
-        if first {
+        if first && listing {
             let dirfd = self
                 .fd_dir
                 .fd()
@@ -292,6 +297,31 @@ impl LiveProc {
             fds,
             errors: unreadable.errors,
         })
+    }
+
+    /// A first pass without listing the directory: the size of /proc/PID/fd is the number of
+    /// open fds (Linux 6.2+; 0 before), so when fds 0..N-1 are all open they are all there is,
+    /// and their links can be read at once instead of after a getdents walk of N entries.
+    /// `None` (list the directory instead) when the size is unknown, or the table is sparse:
+    /// then fd N-1 is closed (one readlink tells, the usual case), or some number below N is
+    /// (the pass finds it and its work is redone by listing).
+    fn read_dense(&mut self) -> Option<(Vec<Pending>, Unreadable)> {
+        let dirfd = self.fd_dir.fd().ok()?;
+        let n = rustix::fs::fstat(dirfd).ok()?.st_size;
+        let n = i32::try_from(n).ok().filter(|&n| n > 0)?;
+        let last = FdName::new(n - 1);
+        if rustix::fs::readlinkat_raw(dirfd, last.as_str(), &mut self.link_buf[..]).is_err() {
+            return None;
+        }
+        let listed: Vec<i32> = (0..n).collect();
+        let workers = first_pass::workers_for(listed.len(), 2 * PARALLEL_MIN, self.workers);
+        let (pending, unreadable) = first_pass::readlink_all(dirfd, &listed, workers);
+        // An fd that vanished (ENOENT) left a gap, so others may lie above N.
+        if pending.len() + unreadable.errors.len() != listed.len() {
+            return None;
+        }
+        self.used_workers.0 = workers;
+        Some((pending, unreadable))
     }
 
     /// Decode the new fds; the result is in fd order, without those that closed meanwhile.
