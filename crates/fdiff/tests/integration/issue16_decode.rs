@@ -129,7 +129,11 @@ fn issue16_dense_and_sparse_tables_are_read_in_full() {
         by_fd(&snap).keys().copied().collect()
     };
     let dense = listed();
-    assert_eq!(dense.last().copied(), Some(dense.len() as i64 - 1), "a dense table: {dense:?}");
+    assert_eq!(
+        dense.last().copied(),
+        Some(dense.len() as i64 - 1),
+        "a dense table: {dense:?}"
+    );
     assert_eq!(read(pid), dense, "dense table");
     // Gaps low in the table: the count no longer reaches the highest fds.
     for fd in [dense[5], dense[40], dense[41]] {
