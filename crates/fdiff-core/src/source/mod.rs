@@ -1,6 +1,7 @@
 //! Sources of ticks: live /proc, or a recording read back. Both yield the same [`Tick`]s, so
 //! live watching and offline re-analysis are one pipeline.
 
+pub mod host;
 pub mod live;
 pub mod procinfo;
 pub mod recorder;

@@ -145,6 +145,26 @@ impl LiveSource {
         }
     }
 
+    /// Watch `pid` too, from the next tick on (a serve that counted it cheaply and now reads
+    /// it in depth). `false` when it cannot be opened (gone, refused, no fd left).
+    pub fn add_pid(&mut self, pid: i32) -> bool {
+        if self.procs.iter().any(|w| w.proc.id().pid == pid) {
+            return true;
+        }
+        let before = self.procs.len();
+        let _ = self.admit(pid, false);
+        self.started = true;
+        self.procs.len() > before
+    }
+
+    /// Stop reading `pid` in depth (it went back to being counted only). Its last snapshot
+    /// is dropped; the caller tells its tracker, which sees no more ticks of it.
+    pub fn remove_pid(&mut self, pid: i32) -> bool {
+        let before = self.procs.len();
+        self.procs.retain(|w| w.proc.id().pid != pid);
+        self.procs.len() < before
+    }
+
     /// What the live output and the report say about processes left out.
     pub fn unwatched(&self) -> Vec<super::unwatched::Unwatched> {
         self.unwatched.report()
