@@ -80,6 +80,9 @@ pub enum Command {
     /// Write the man pages and completion scripts into a directory, for packaging (hidden).
     #[command(name = "__generate", hide = true)]
     Generate(GenerateArgs),
+    /// Watch continuously and serve Prometheus/OpenMetrics metrics, the live report and a
+    /// health check over HTTP.
+    Serve(ServeArgs),
     /// The leaky program `fdiff demo` watches (hidden).
     #[command(name = "__demo-child", hide = true)]
     DemoChild,
@@ -263,4 +266,54 @@ pub struct CompletionsArgs {
 pub struct GenerateArgs {
     /// Where to write man/*.1 and completions/{fdiff.bash,_fdiff,fdiff.fish}.
     pub dir: PathBuf,
+}
+
+/// `fdiff serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Count every process of this cgroup v2 subtree (re-read each tick), e.g.
+    /// /system.slice/nginx.service (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Vec<String>,
+    /// Count every process of this systemd unit's cgroup (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub unit: Vec<String>,
+    /// Count every process on the host fdiff may read.
+    #[arg(long)]
+    pub all: bool,
+    /// Address to serve on; only loopback without --allow-remote.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9464")]
+    pub listen: String,
+    /// Allow a --listen address that is not loopback (the metrics name every process).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Time between ticks (from 10ms to 1day).
+    #[arg(short, long, value_name = "DURATION", default_value = "1s")]
+    pub interval: String,
+    /// Stop after this long (default: until SIGTERM or Ctrl-C).
+    #[arg(short, long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Read a counted process in depth once it uses this share of its soft fd limit.
+    #[arg(long, value_name = "PERCENT", default_value = "50%")]
+    pub deep_above: String,
+    /// Most processes read in depth at once (the rest stay counted).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_deep: usize,
+    /// Most groups exposed (top by growth); what is left out is counted.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_groups: usize,
+    /// No pid label: processes of the same command are summed into one series.
+    #[arg(long)]
+    pub no_pid_label: bool,
+    /// Also write the metrics to DIR/fdiff.prom each tick (node_exporter textfile collector).
+    #[arg(long, value_name = "DIR")]
+    pub textfile: Option<PathBuf>,
+    /// Connections served at once; more are answered 503.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections: usize,
+    /// No startup line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }

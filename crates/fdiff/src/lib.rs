@@ -14,5 +14,6 @@ pub mod inputcheck;
 pub mod manpage;
 pub mod report;
 pub mod tui;
+pub mod serve;
 
 pub use fdiff_core::{diff, snapshot, source, track, util};

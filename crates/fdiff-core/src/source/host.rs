@@ -104,6 +104,8 @@ struct Cached {
 #[derive(Debug)]
 pub struct HostCounter {
     scope: Scope,
+    /// Pids counted besides the scope (those read in depth, named on the command line).
+    pub extra: BTreeSet<i32>,
     method: CountMethod,
     cache: HashMap<i32, Cached>,
     passes: u64,
@@ -117,6 +119,7 @@ impl HostCounter {
     pub fn new(scope: Scope) -> HostCounter {
         HostCounter {
             scope,
+            extra: BTreeSet::new(),
             method: probe_method(),
             cache: HashMap::new(),
             passes: 0,
@@ -134,7 +137,7 @@ impl HostCounter {
     /// Count every process in scope now. fdiff itself is never counted.
     pub fn pass(&mut self) -> Pass {
         self.passes += 1;
-        let pids = match &self.scope {
+        let mut pids = match &self.scope {
             Scope::All => all_pids(&self.proc_root),
             Scope::Pids(p) => p.clone(),
             Scope::Cgroups(dirs) => {
@@ -145,6 +148,7 @@ impl HostCounter {
                 out
             }
         };
+        pids.extend(self.extra.iter().copied());
         let mut pass = Pass::default();
         let mut buf = Vec::with_capacity(512);
         for pid in pids {

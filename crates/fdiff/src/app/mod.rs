@@ -53,6 +53,7 @@ where
             crate::manpage::generate(&a.dir)?;
             Ok(Exit::Ok)
         }
+        Some(Command::Serve(a)) => crate::serve::run(a),
         Some(Command::DemoChild) => Ok(Exit::Command(demo::child())),
     }
 }
