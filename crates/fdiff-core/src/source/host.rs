@@ -183,9 +183,8 @@ impl HostCounter {
         if stat.ppid == 2 || pid == 2 {
             return None;
         }
-        let fresh = |c: &Cached| {
-            c.start_time == stat.start_time && self.passes - c.read_at < LIMITS_EVERY
-        };
+        let fresh =
+            |c: &Cached| c.start_time == stat.start_time && self.passes - c.read_at < LIMITS_EVERY;
         let cached = match self.cache.get(&pid) {
             Some(c) if fresh(c) => c.clone(),
             _ => {
@@ -330,7 +329,10 @@ fn unit_cgroup_under(root: &Path, name: &str) -> Option<PathBuf> {
                 continue;
             }
             let p = e.path();
-            if e.file_name().to_str().is_some_and(|n| wanted.iter().any(|w| w == n)) {
+            if e.file_name()
+                .to_str()
+                .is_some_and(|n| wanted.iter().any(|w| w == n))
+            {
                 return p.strip_prefix(root).ok().map(Path::to_path_buf);
             }
             if depth < 8 {
@@ -426,10 +428,14 @@ mod tests {
         );
         assert_eq!(unit_cgroup_under(root.path(), "nope.service"), None);
         let mut pids = BTreeSet::new();
-        std::fs::write(root.path().join("system.slice/web.service/cgroup.procs"), "7\n9\n")
-            .expect("w");
         std::fs::write(
-            root.path().join("system.slice/web.service/sub/cgroup.procs"),
+            root.path().join("system.slice/web.service/cgroup.procs"),
+            "7\n9\n",
+        )
+        .expect("w");
+        std::fs::write(
+            root.path()
+                .join("system.slice/web.service/sub/cgroup.procs"),
             "11\n",
         )
         .expect("w");

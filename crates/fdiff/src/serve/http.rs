@@ -226,13 +226,13 @@ pub fn route(head: &[u8], board: &Board) -> (&'static str, &'static str, String,
             p.text.clone(),
             head_only,
         ),
-        "/report" => (
+        "/report" => ("200 OK", "application/json", p.report.clone(), head_only),
+        "/healthz" => (
             "200 OK",
-            "application/json",
-            p.report.clone(),
+            PLAIN,
+            format!("ok {} ticks\n", p.ticks),
             head_only,
         ),
-        "/healthz" => ("200 OK", PLAIN, format!("ok {} ticks\n", p.ticks), head_only),
         "/" => (
             "200 OK",
             PLAIN,
@@ -284,14 +284,26 @@ mod tests {
             report: "{}".into(),
             ticks: 3,
         });
-        let r = route(b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; version=1.0.0", &b);
+        let r = route(
+            b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; version=1.0.0",
+            &b,
+        );
         assert_eq!((r.0, r.2.as_str()), ("200 OK", "om"));
         let r = route(b"GET /metrics HTTP/1.1\r\nAccept: text/plain", &b);
         assert_eq!(r.2, "t");
         assert!(route(b"GET /healthz HTTP/1.0", &b).2.contains("3 ticks"));
-        for bad in [&b"garbage"[..], b"GET  /x HTTP/1.1", b"\xff\xfe", b"GET / SPDY/3"] {
+        for bad in [
+            &b"garbage"[..],
+            b"GET  /x HTTP/1.1",
+            b"\xff\xfe",
+            b"GET / SPDY/3",
+        ] {
             let r = route(bad, &b);
-            assert!(r.0.starts_with('4') || r.0.starts_with('5'), "{bad:?}: {}", r.0);
+            assert!(
+                r.0.starts_with('4') || r.0.starts_with('5'),
+                "{bad:?}: {}",
+                r.0
+            );
             assert_eq!(r.2.trim_end().lines().count(), 1, "{}", r.2);
         }
         assert!(route(b"POST /metrics HTTP/1.1", &b).0.starts_with("405"));

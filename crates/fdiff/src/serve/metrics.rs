@@ -5,8 +5,8 @@
 //! exited (or whose group left the top K) is simply not there the next tick: nothing to
 //! expire. Only the scan-duration histogram and the truncation counter live across ticks.
 
-use prometheus_client::encoding::text::encode as encode_openmetrics;
 use prometheus_client::encoding::prometheus_text::encode as encode_text;
+use prometheus_client::encoding::text::encode as encode_openmetrics;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -157,9 +157,21 @@ impl Exposition {
         use Fold::*;
         Exposition {
             gauges: vec![
-                Gauges::new("fdiff_process_open_fds", "Open file descriptors of the process", Sum),
-                Gauges::new("fdiff_process_fd_limit_soft", "Soft RLIMIT_NOFILE of the process", Min),
-                Gauges::new("fdiff_process_fd_limit_hard", "Hard RLIMIT_NOFILE of the process", Min),
+                Gauges::new(
+                    "fdiff_process_open_fds",
+                    "Open file descriptors of the process",
+                    Sum,
+                ),
+                Gauges::new(
+                    "fdiff_process_fd_limit_soft",
+                    "Soft RLIMIT_NOFILE of the process",
+                    Min,
+                ),
+                Gauges::new(
+                    "fdiff_process_fd_limit_hard",
+                    "Hard RLIMIT_NOFILE of the process",
+                    Min,
+                ),
                 Gauges::new(
                     "fdiff_process_fd_usage_ratio",
                     "Open fds over the soft limit, 0 to 1",
@@ -210,7 +222,11 @@ impl Exposition {
                     "1 when the group is judged leaking",
                     Max,
                 ),
-                Gauges::new("fdiff_processes_watched", "Processes counted this tick", Sum),
+                Gauges::new(
+                    "fdiff_processes_watched",
+                    "Processes counted this tick",
+                    Sum,
+                ),
                 Gauges::new(
                     "fdiff_processes_unreadable",
                     "Processes in scope whose fds could not be read (permission).",
@@ -285,10 +301,19 @@ mod tests {
         e.gauges[g::OPEN].set(l.clone(), 4.0);
         e.counters[c::OPENED].add(l, 9);
         let (text, om) = e.render(&Persistent::default(), "0.1.0");
-        assert!(text.contains(r#"fdiff_process_open_fds{pid="7",comm="a\"b\\c\nd"} 7"#), "{text}");
+        assert!(
+            text.contains(r#"fdiff_process_open_fds{pid="7",comm="a\"b\\c\nd"} 7"#),
+            "{text}"
+        );
         assert!(text.contains("fdiff_fds_opened_total{"), "{text}");
-        assert!(text.contains("fdiff_build_info{version=\"0.1.0\"} 1"), "{text}");
-        assert!(text.contains("fdiff_scan_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains("fdiff_build_info{version=\"0.1.0\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fdiff_scan_duration_seconds_bucket"),
+            "{text}"
+        );
         assert!(om.ends_with("# EOF\n"), "{om}");
         assert!(!text.contains("# EOF"));
     }

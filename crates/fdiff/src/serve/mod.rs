@@ -67,7 +67,11 @@ fn config(a: ServeArgs) -> Result<Config, Error> {
                 quoted(&dir.to_string_lossy())
             )));
         }
-        cgroups.push(dir.strip_prefix("/sys/fs/cgroup").unwrap_or(&dir).to_path_buf());
+        cgroups.push(
+            dir.strip_prefix("/sys/fs/cgroup")
+                .unwrap_or(&dir)
+                .to_path_buf(),
+        );
     }
     for u in &a.unit {
         match crate::source::host::unit_cgroup(u) {
@@ -233,8 +237,16 @@ fn steady(h: &VecDeque<(f64, u64)>) -> bool {
     let (Some(first), Some(last)) = (h.front(), h.back()) else {
         return false;
     };
-    let ups = h.iter().zip(h.iter().skip(1)).filter(|(a, b)| b.1 > a.1).count();
-    let downs = h.iter().zip(h.iter().skip(1)).filter(|(a, b)| b.1 < a.1).count();
+    let ups = h
+        .iter()
+        .zip(h.iter().skip(1))
+        .filter(|(a, b)| b.1 > a.1)
+        .count();
+    let downs = h
+        .iter()
+        .zip(h.iter().skip(1))
+        .filter(|(a, b)| b.1 < a.1)
+        .count();
     last.1 >= first.1 + STEADY_NET && ups * 2 >= h.len() - 1 && downs * 4 <= h.len()
 }
 
@@ -368,7 +380,14 @@ impl State {
                 closed += gv.closed();
                 let v = gv.verdict();
                 if gv.count() > 0 || v.leaking {
-                    groups.push((v.leaking, v.rate_per_sec, gv.count(), gv.kind(), gv.key().to_owned(), l.clone()));
+                    groups.push((
+                        v.leaking,
+                        v.rate_per_sec,
+                        gv.count(),
+                        gv.kind(),
+                        gv.key().to_owned(),
+                        l.clone(),
+                    ));
                 }
             }
             e.counters[c::OPENED].add(l.clone(), opened);
@@ -377,7 +396,8 @@ impl State {
         groups.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
         let cut = groups.len().saturating_sub(self.cfg.max_groups);
         self.persistent.truncated.inc_by(cut as u64);
-        for (leaking, rate, count, kind, key, mut l) in groups.into_iter().take(self.cfg.max_groups) {
+        for (leaking, rate, count, kind, key, mut l) in groups.into_iter().take(self.cfg.max_groups)
+        {
             l.push(("kind".to_owned(), kind.as_str().to_owned()));
             l.push(("group".to_owned(), key));
             e.gauges[g::GROUP_OPEN].set(l.clone(), count as f64);
@@ -386,7 +406,9 @@ impl State {
         }
         e.gauges[g::WATCHED].set(Vec::new(), pass.procs.len() as f64);
         e.gauges[g::UNREADABLE].set(Vec::new(), pass.unreadable as f64);
-        self.persistent.scan.observe(started.elapsed().as_secs_f64());
+        self.persistent
+            .scan
+            .observe(started.elapsed().as_secs_f64());
         let (text, openmetrics) = e.render(&self.persistent, env!("CARGO_PKG_VERSION"));
         let report = self.report_json(&pass);
         Ok(http::Published {
@@ -452,10 +474,12 @@ pub fn run(a: ServeArgs) -> Result<Exit, Error> {
     let listener = TcpListener::bind(cfg.listen).map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::AddrInUse => {
-                "address already in use: stop what serves there or give another port with --listen".to_owned()
+                "address already in use: stop what serves there or give another port with --listen"
+                    .to_owned()
             }
             std::io::ErrorKind::PermissionDenied => {
-                "permission denied: use a port above 1023 or run with CAP_NET_BIND_SERVICE".to_owned()
+                "permission denied: use a port above 1023 or run with CAP_NET_BIND_SERVICE"
+                    .to_owned()
             }
             _ => crate::util::escape_control(&e.to_string()).into_owned(),
         };

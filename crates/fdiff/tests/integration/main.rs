@@ -8,6 +8,7 @@ mod issue10_source;
 mod issue11_tui;
 mod issue14_packaging;
 mod issue16_decode;
+mod issue13_serve;
 mod issue8_pools;
 mod issue9_fuse;
 mod issue9_fuzz;
