@@ -314,10 +314,33 @@ fn issue13_real_prometheus_scrapes_serve_and_the_leak_alert_goes_pending() {
         &prom_addr,
         &format!("fdiff_group_leaking{{pid=\"{hp}\"}} == 1"),
     );
+    // Every query of the shipped dashboard is valid PromQL and finds data here.
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(CONTRIB).join("grafana-fdiff.json")).expect("dashboard"),
+    )
+    .expect("dashboard JSON");
+    let mut dead = Vec::new();
+    for panel in dash["panels"].as_array().into_iter().flatten() {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            let q = t["expr"]
+                .as_str()
+                .unwrap_or("")
+                .replace("$instance", ".*")
+                .replace("$comm", ".*");
+            match prom_query(&prom_addr, &q) {
+                Some(_) => {}
+                None => dead.push(q),
+            }
+        }
+    }
     let _ = prom.kill();
     let _ = prom.wait();
     leaky.close_stdin();
     healthy.close_stdin();
+    assert!(
+        dead.is_empty(),
+        "dashboard queries Prometheus refused: {dead:?}"
+    );
     let leaking = leaking.expect("Prometheus saw a leaking group");
     for series in leaking.as_array().into_iter().flatten() {
         assert_eq!(
