@@ -13,7 +13,7 @@ pub mod exit_codes;
 pub mod inputcheck;
 pub mod manpage;
 pub mod report;
-pub mod tui;
 pub mod serve;
+pub mod tui;
 
 pub use fdiff_core::{diff, snapshot, source, track, util};
