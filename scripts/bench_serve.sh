@@ -13,6 +13,7 @@ N=${2:-100}
 ROUNDS=5
 REPS=11
 if [ "${3:-}" = --quick ]; then ROUNDS=1; REPS=3; fi
+T=${CARGO_TARGET_DIR:-target}
 tmp=$(mktemp -d)
 cc -O2 -o "$tmp/bench_serve" scripts/bench_serve.c
 cargo build --release -q -p fdiff-core --example hostpass
@@ -26,7 +27,7 @@ echo "host: $(ls -d /proc/[0-9]* | wc -l) processes; $P holders of $N fds"
 cs=(); rs=()
 for r in $(seq "$ROUNDS"); do
   c=$("$tmp/bench_serve" loop "$REPS"); cs+=("${c%% *}")
-  h=$(target/release/examples/hostpass "$REPS"); rs+=("${h%% *}")
+  h=$("$T"/release/examples/hostpass "$REPS"); rs+=("${h%% *}")
   echo "round $r: C loop $c | host pass $h   (median ms, processes, fds)"
 done
 med() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -35,7 +36,7 @@ echo "cheap counting: host pass $mr ms vs C loop $mc ms: $(awk -v a="$mr" -v b="
 
 port=$((20000 + RANDOM % 20000))
 deep=("${pids[0]}" "${pids[1]}" "${pids[2]}")
-/usr/bin/time -f "%M" -o "$tmp/rss" target/release/fdiff serve --all --quiet --listen "127.0.0.1:$port" \
+/usr/bin/time -f "%M" -o "$tmp/rss" "$T"/release/fdiff serve --all --quiet --listen "127.0.0.1:$port" \
   --interval 1s --duration 25s --pid "${deep[0]}" --pid "${deep[1]}" --pid "${deep[2]}" &
 serve=$!
 sleep 3

@@ -99,13 +99,13 @@ fn config(a: ServeArgs) -> Result<Config, Error> {
     }
     let (listen, exposed) = listen(&a.listen, a.allow_remote)?;
     let deep_above = share(&a.deep_above)?;
-    if let Some(d) = &a.textfile {
-        if !d.is_dir() {
-            return Err(Error::failed(format!(
-                "--textfile {} is not a directory: give the directory node_exporter's textfile collector reads",
-                quoted(&d.to_string_lossy())
-            )));
-        }
+    if let Some(d) = &a.textfile
+        && !d.is_dir()
+    {
+        return Err(Error::failed(format!(
+            "--textfile {} is not a directory: give the directory node_exporter's textfile collector reads",
+            quoted(&d.to_string_lossy())
+        )));
     }
     if a.max_connections == 0 {
         return Err(Error::usage("--max-connections '0': give at least 1"));
@@ -303,10 +303,10 @@ impl State {
                         )
                     })
                 };
-                if let Some(reason) = reason {
-                    if self.source.add_pid(c.id.pid) {
-                        self.deep.insert(c.id, Deep { reason });
-                    }
+                if let Some(reason) = reason
+                    && self.source.add_pid(c.id.pid)
+                {
+                    self.deep.insert(c.id, Deep { reason });
                 }
             }
         }
@@ -344,10 +344,11 @@ impl State {
             let h = self.history.get(&c.id);
             let rate = h.map_or(0.0, slope);
             gs[g::GROWTH].set(l.clone(), rate);
-            if rate > 0.0 && h.is_some_and(steady) {
-                if let Some(s) = c.limit.soft {
-                    gs[g::ETA].set(l.clone(), (s.saturating_sub(c.fds)) as f64 / rate);
-                }
+            if rate > 0.0
+                && h.is_some_and(steady)
+                && let Some(s) = c.limit.soft
+            {
+                gs[g::ETA].set(l.clone(), (s.saturating_sub(c.fds)) as f64 / rate);
             }
             let is_deep = self.deep.contains_key(&c.id);
             gs[g::DEEP].set(l.clone(), if is_deep { 1.0 } else { 0.0 });
