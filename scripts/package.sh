@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # cargo-deb 3.8.0 builds with rustc 1.85 and newer (1.95 here); --locked takes its own lock file.
 CARGO_DEB_VERSION=3.8.0
 
-if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]; then
+if [ -n "$(git --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null || true)" ]; then
   echo "package.sh: warning: the tree has uncommitted changes; fdiff --version will say dirty" >&2
 fi
 

@@ -21,7 +21,11 @@ fn main() {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    // --no-optional-locks: `git status` would otherwise rewrite the index to refresh its stat
+    // cache (always, in a fresh clone), and the index is watched below: every build would then
+    // run this script again and rebuild the crate, a long LTO link in release.
     let out = Command::new("git")
+        .arg("--no-optional-locks")
         .arg("-C")
         .arg(dir)
         .args(args)
