@@ -77,3 +77,11 @@ fn ptrace_hint() -> String {
 pub(super) fn io_err(pid: i32, what: &'static str, e: Errno) -> ProcError {
     ProcError::Io { pid, what, err: e }
 }
+
+/// A reader's error as the core's typed error, whose line is what the CLI prints (for callers
+/// that read processes with [`super::LiveProc`] directly, such as the Python bindings).
+impl From<ProcError> for Error {
+    fn from(e: ProcError) -> Error {
+        e.into_error()
+    }
+}
