@@ -16,9 +16,12 @@ What a clean test may leave behind is never blamed on it:
   fixture's, and it closes them when its scope ends);
 * fds held by process-wide singletons: logging handlers, the default asyncio event loop, the
   multiprocessing resource tracker, and files under the Python installation (lazy imports);
-* the first test of each process (each xdist worker): what it leaves behind is its warm-up
-  (imports, caches, loggers set up on first use) and is listed in the summary, not blamed.
-  The ini option ``fd_leaks_warmup`` sets how many first tests are warm-up (0: none).
+* warm-up: the files, dirs and devices the first test of each process (each xdist worker)
+  leaves open *read-only* (lazy imports, data files and caches read on first use,
+  ``/dev/urandom``) are listed in the summary as warm-up, not blamed. Everything else a first
+  test leaves (sockets, pipes, eventfds, files opened for writing) is blamed like in any other
+  test, so a leaky first test is still caught. The ini option ``fd_leaks_warmup`` sets how
+  many first tests have a warm-up (default 1; 0: none).
 
 ``@pytest.mark.fd_leaks(allow=["pipe", "tcp", "/tmp/*.pdf"])`` allows leftovers of a kind
 (file, socket, pipe, anon_inode, memfd, ...), a socket protocol (tcp, udp, unix, ...), an
@@ -277,11 +280,17 @@ class FdLeakPlugin:
         left = self._leftovers(item)
         if not left:
             return
-        line = f"{item.nodeid} leaked {len(left)} fd{'s' if len(left) != 1 else ''}: "
-        line += _summary_all(left)
         if self.tests <= self.warmup:
-            rep.user_properties.append((_PROPERTY, ("warmup", line)))
-            return
+            # Warm-up: what a first test reads and keeps (imports, data files, caches of
+            # /dev/urandom and the like) is not its leak; a socket, a pipe or a file opened
+            # for writing still is.
+            warm = [x for x in left if isinstance(x, fdiff.Fd) and _read_only(x)]
+            if warm:
+                rep.user_properties.append((_PROPERTY, ("warmup", _line(item, warm))))
+            left = [x for x in left if not any(x is w for w in warm)]
+            if not left:
+                return
+        line = _line(item, left)
         rep.user_properties.append((_PROPERTY, ("leak", line)))
         if self.mode == "fail" and rep.outcome != "failed":
             rep.outcome = "failed"
@@ -352,7 +361,7 @@ class FdLeakPlugin:
         for line in self.leaks:
             tr.write_line(line)
         for line in self.warmups:
-            tr.write_line(f"{line} (warm-up of the first test: not blamed)")
+            tr.write_line(f"{line} (warm-up: read-only opens of a first test, not blamed)")
 
 
 class _ChildProcess:
@@ -360,6 +369,29 @@ class _ChildProcess:
 
     def __init__(self, snap: fdiff.Snapshot) -> None:
         self.label = f"process pid {snap.pid} ({snap.comm}) still running with {len(snap.fds)} fds"
+
+
+def _line(item: "pytest.Item", left: List[Any]) -> str:
+    n = sum(1 for x in left if isinstance(x, fdiff.Fd))
+    what = [f"{n} fd{'s' if n != 1 else ''}"] if n else []
+    if len(left) > n:
+        k = len(left) - n
+        what.append(f"{k} process{'es' if k != 1 else ''}")
+    return f"{item.nodeid} leaked {' and '.join(what)}: {_summary_all(left)}"
+
+
+def _read_only(fd: fdiff.Fd) -> bool:
+    """A file, dir or device of this process opened read-only (from /proc/self/fdinfo)."""
+    if fd.kind not in ("file", "dir", "device"):
+        return False
+    try:
+        with open(f"/proc/self/fdinfo/{fd.fd}") as f:
+            for line in f:
+                if line.startswith("flags:"):
+                    return int(line.split()[1], 8) & os.O_ACCMODE == os.O_RDONLY
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 def _allowed_process(allow: List[str]) -> bool:
