@@ -90,9 +90,8 @@ fn snapshot_json(py: Python<'_>, pid: i32) -> PyResult<String> {
             // A snapshot of this process sees the reader's own handles (/proc/PID, its fd
             // dir, a pidfd, a netlink socket); they are closed now, so keep only fds that are
             // still open. lstat of the link opens nothing.
-            snap.fds.retain(|e| {
-                std::fs::symlink_metadata(format!("/proc/self/fd/{}", e.fd)).is_ok()
-            });
+            snap.fds
+                .retain(|e| std::fs::symlink_metadata(format!("/proc/self/fd/{}", e.fd)).is_ok());
         }
         Ok(snap)
     });
@@ -258,7 +257,12 @@ impl Watcher {
             tracker.feed(&t);
             Ok(shaper.shape(&t))
         });
-        let warnings = self.source.warnings.drain(..).map(|w| w.to_string()).collect();
+        let warnings = self
+            .source
+            .warnings
+            .drain(..)
+            .map(|w| w.to_string())
+            .collect();
         Ok((to_json(&r.map_err(to_py)?)?, warnings))
     }
 
