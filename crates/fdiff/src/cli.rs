@@ -163,6 +163,18 @@ pub struct TimingArgs {
     pub no_tui: bool,
 }
 
+/// `--html FILE` and `--svg FILE`: the report as a page and its main chart (watch, `run`,
+/// `demo`, `report`).
+#[derive(Debug, Args, Default, Clone)]
+pub struct ChartArgs {
+    /// Also write the report as one self-contained HTML page (timelines, groups, roll-ups).
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+    /// Also write the main timeline chart alone as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub svg: Option<PathBuf>,
+}
+
 /// What a watch and `fdiff run` share.
 #[derive(Debug, Args, Default)]
 pub struct WatchOptionsArgs {
@@ -180,6 +192,8 @@ pub struct WatchOptionsArgs {
     /// process in the report however many (default: more than 20 fold into roll-ups).
     #[arg(short, long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub charts: ChartArgs,
 }
 
 #[derive(Debug, Args, Default)]
@@ -222,6 +236,8 @@ pub struct ReportArgs {
     /// their roll-ups).
     #[arg(short, long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub charts: ChartArgs,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +269,8 @@ pub struct DemoArgs {
     /// Output format of the report.
     #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+    #[command(flatten)]
+    pub charts: ChartArgs,
 }
 
 #[derive(Debug, Args)]

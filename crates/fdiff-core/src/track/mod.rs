@@ -888,14 +888,21 @@ impl Tracker {
         let tick_secs = achieved_interval_secs.unwrap_or(self.interval_secs);
         let mut processes = Vec::new();
         let mut groups = Vec::new();
+        // Series are on the slope axis; the timeline is shown on unix time.
+        let shift = self.t_first.unwrap_or(0.0) - self.axis_first.unwrap_or(0.0);
         for p in self.procs.values() {
             let mut leak_rate = 0.0;
-            for g in &p.groups {
+            for (gi, g) in p.groups.iter().enumerate() {
                 let v = self.verdict_of(p, g);
                 if v.leaking {
                     leak_rate += v.rate_per_sec;
                 }
-                let (_, y) = g.series.points();
+                let (t, y) = g.series.points();
+                let survivor_fds = if v.leaking {
+                    survivors_of(p, gi)
+                } else {
+                    Vec::new()
+                };
                 groups.push(GroupReport {
                     pid: p.id.pid,
                     comm: p.comm.clone(),
@@ -913,6 +920,8 @@ impl Tracker {
                     },
                     examples: g.examples.clone(),
                     series: model::downsample(&y),
+                    timeline: timeline_of(&t, &y, shift),
+                    survivor_fds,
                 });
             }
             let eta = if p.exited_at.is_none() {
@@ -1138,6 +1147,35 @@ pub struct Retained {
     /// Bucket entries the folded summaries hold (bounded by the buckets and the members
     /// alive at once, not by how many were folded).
     pub folded_entries: usize,
+}
+
+/// A group's timeline for the report: at most [`model::TIMELINE_POINTS`] points on unix time
+/// (the series holds at most that many already; the cap keeps the schema's promise).
+fn timeline_of(t: &[f64], y: &[f64], shift: f64) -> Vec<(f64, f64)> {
+    let step = t.len().div_ceil(model::TIMELINE_POINTS).max(1);
+    t.iter()
+        .zip(y)
+        .step_by(step)
+        .map(|(t, y)| (round3(t + shift), (y * 100.0).round() / 100.0))
+        .collect()
+}
+
+/// Milliseconds are plenty for a plot and keep the JSON short.
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The fds of group `gi` opened during the watch and still open: what a leak left behind.
+fn survivors_of(p: &ProcTrack, gi: usize) -> Vec<i32> {
+    let mut fds: Vec<i32> = p
+        .fds
+        .iter()
+        .filter(|(_, s)| s.new && s.group == Some(gi))
+        .map(|(&fd, _)| fd)
+        .collect();
+    fds.sort_unstable();
+    fds.truncate(model::SURVIVOR_FDS);
+    fds
 }
 
 /// Whether `fds` last seen is at its soft `limit`, give or take what one tick of growth

@@ -95,7 +95,22 @@ pub struct GroupReport {
     pub examples: Vec<String>,
     /// The count over time, downsampled to at most [`SERIES_POINTS`] values.
     pub series: Vec<f64>,
+    /// The full timeline: `[unix time, mean count]` per bucket of the tracker's clock, at
+    /// most [`TIMELINE_POINTS`] of them (buckets double in width on a long watch), for
+    /// plotting. Added to `fdiff/report/v1` after its first release: absent in older reports.
+    #[serde(default)]
+    pub timeline: Vec<(f64, f64)>,
+    /// For a leaking group: the numbers of its fds opened during the watch and still open at
+    /// its end (at most [`SURVIVOR_FDS`], lowest first). Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub survivor_fds: Vec<i32>,
 }
+
+/// Most points in a group's [`GroupReport::timeline`].
+pub const TIMELINE_POINTS: usize = 512;
+
+/// Most fd numbers listed in [`GroupReport::survivor_fds`].
+pub const SURVIVOR_FDS: usize = 256;
 
 /// One key summed over the processes of one command (a pool of workers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

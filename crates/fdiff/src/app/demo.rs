@@ -40,6 +40,7 @@ pub fn run(a: DemoArgs) -> Result<Exit, Error> {
     let duration = config::watch_duration(&a.duration)?;
     let interval = config::interval(&a.interval)?;
     let format = config::format(a.format);
+    let charts = crate::report::html::ChartFiles::open(&a.charts)?;
     let exe = std::env::current_exe().map_err(|e| Error::io("find the fdiff executable", &e))?;
     let mut cmd = Command::new(exe);
     cmd.arg("__demo-child");
@@ -104,6 +105,7 @@ pub fn run(a: DemoArgs) -> Result<Exit, Error> {
         ex.report(&report, &mut w)
     })();
     res.map_err(|e| output::write_err(e, "stdout"))?;
+    charts.write(&report)?;
     say(
         "\nNext: point fdiff at your own process with 'fdiff --pid PID', or at a worker pool with \
          'fdiff --name NAME --children'.",

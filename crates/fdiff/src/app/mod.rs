@@ -143,6 +143,7 @@ fn watch_cmd(a: WatchArgs) -> Result<Exit, Error> {
     let selector = config::selector(&a.select)?;
     let mut timing = config::timing(&a.watch.timing)?;
     let analysis = config::analysis(&a.watch.analysis)?;
+    let charts = crate::report::html::ChartFiles::open(&a.watch.charts)?;
     let stop = signals::Stop::install();
     unwatched::raise_fd_limit();
     let mut source = LiveSource::new(selector);
@@ -167,6 +168,7 @@ fn watch_cmd(a: WatchArgs) -> Result<Exit, Error> {
     w.report.unwatched = source.unwatched();
     stop.exit_on_signal();
     render_report(&w.report, opts.analysis.format, opts.verbose)?;
+    charts.write(&w.report)?;
     if let Some(e) = w.failed {
         return Err(e);
     }
@@ -270,8 +272,10 @@ pub fn analyse_recording(
 
 fn report_cmd(a: ReportArgs) -> Result<Exit, Error> {
     let analysis = config::analysis(&a.analysis)?;
+    let charts = crate::report::html::ChartFiles::open(&a.charts)?;
     let report = analyse_recording(&a.recording, &analysis)?;
     render_report(&report, analysis.format, a.verbose)?;
+    charts.write(&report)?;
     Ok(leak_code(&report, a.fail_on_leak))
 }
 

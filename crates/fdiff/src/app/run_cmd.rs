@@ -30,6 +30,7 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
         .as_deref()
         .map(crate::report::record::create_output)
         .transpose()?;
+    let charts = crate::report::html::ChartFiles::open(&a.watch.charts)?;
     let stop = Stop::install();
     let mut child = Command::new(prog)
         .args(args)
@@ -115,6 +116,7 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
         }
     };
     res?;
+    charts.write(&report)?;
     if let Some(e) = watched.failed {
         return Err(e);
     }

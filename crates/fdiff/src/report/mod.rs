@@ -2,11 +2,13 @@
 //! ([`SnapshotRenderer`], [`ReportRenderer`], [`DiffRenderer`]), each format's renderer of it
 //! in its own file ([`table`], [`json`]); live per-tick lines are in [`live`].
 
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod live;
 /// The recorder lives in the core, beside the reader of its format.
 pub use fdiff_core::source::recorder as record;
+pub mod svg;
 pub mod table;
 
 use crate::snapshot::Snapshot;
