@@ -133,7 +133,11 @@ fn summary(h: &mut String, r: &Report, meta: &Meta) {
             if leaks == 1 { "" } else { "s" }
         );
         if rleaks > 0 {
-            let _ = write!(v, ", {rleaks} leaking roll-up{}", if rleaks == 1 { "" } else { "s" });
+            let _ = write!(
+                v,
+                ", {rleaks} leaking roll-up{}",
+                if rleaks == 1 { "" } else { "s" }
+            );
         }
         ("leak", v)
     } else {
@@ -161,13 +165,22 @@ fn summary(h: &mut String, r: &Report, meta: &Meta) {
     fact("ticks", human::count(r.ticks));
     fact("processes", human::count(r.processes.len() as u64));
     fact("groups", human::count(r.groups.len() as u64));
-    fact("command line", format!("<code>{}</code>", esc(&meta.command_line.join(" "))));
+    fact(
+        "command line",
+        format!("<code>{}</code>", esc(&meta.command_line.join(" "))),
+    );
     fact("fdiff", esc(&meta.version));
     let _ = write!(h, "</dl>");
     for p in r.processes.iter().filter(|p| p.leak_rate_per_sec > 0.0) {
         let eta = p
             .eta_to_limit_secs
-            .map(|e| format!(", soft limit {} in ~{}", limit(p.fd_limit.soft), human::duration(e)))
+            .map(|e| {
+                format!(
+                    ", soft limit {} in ~{}",
+                    limit(p.fd_limit.soft),
+                    human::duration(e)
+                )
+            })
             .unwrap_or_default();
         let _ = write!(
             h,
@@ -225,8 +238,18 @@ fn groups_table(h: &mut String, r: &Report) {
     );
     for (i, g) in r.groups.iter().enumerate() {
         let c = &g.counts;
-        let verdict = if c.leaking { "LEAK" } else if c.opened > 0 && c.end <= c.start { "churn" } else { "" };
-        let ex: Vec<String> = g.examples.iter().map(|e| format!("<code>{}</code>", esc(e))).collect();
+        let verdict = if c.leaking {
+            "LEAK"
+        } else if c.opened > 0 && c.end <= c.start {
+            "churn"
+        } else {
+            ""
+        };
+        let ex: Vec<String> = g
+            .examples
+            .iter()
+            .map(|e| format!("<code>{}</code>", esc(e)))
+            .collect();
         let _ = write!(
             h,
             "<tr class=\"{}\" data-group=\"{i}\" data-pid=\"{}\"><td>{verdict}</td><td>{}</td><td>{}</td><td class=\"key\">{}</td>\
@@ -242,7 +265,11 @@ fn groups_table(h: &mut String, r: &Report) {
             c.opened,
             c.closed,
             c.survivors,
-            if c.leaking { esc(&human::rate(c.rate_per_sec)) } else { String::new() },
+            if c.leaking {
+                esc(&human::rate(c.rate_per_sec))
+            } else {
+                String::new()
+            },
             ex.join("<br>")
         );
     }
@@ -286,7 +313,11 @@ fn rollups_table(h: &mut String, r: &Report) {
             c.peak,
             c.opened,
             c.closed,
-            if c.leaking { esc(&human::rate(c.rate_per_sec)) } else { String::new() },
+            if c.leaking {
+                esc(&human::rate(c.rate_per_sec))
+            } else {
+                String::new()
+            },
             esc(note.trim_start_matches("; "))
         );
     }
@@ -305,7 +336,10 @@ fn survivors(h: &mut String, r: &Report) {
     );
     for g in leaking {
         let fds: Vec<String> = g.survivor_fds.iter().map(i32::to_string).collect();
-        let more = g.counts.survivors.saturating_sub(g.survivor_fds.len() as u64);
+        let more = g
+            .counts
+            .survivors
+            .saturating_sub(g.survivor_fds.len() as u64);
         let _ = write!(
             h,
             "<div class=\"surv\"><h4>pid {} ({}) {} <code>{}</code>: {} survivors</h4><p>fds {}{}</p><p>{}</p></div>",
@@ -314,9 +348,21 @@ fn survivors(h: &mut String, r: &Report) {
             g.kind.as_str(),
             esc(&g.key),
             g.counts.survivors,
-            if fds.is_empty() { "-".to_owned() } else { fds.join(", ") },
-            if more > 0 { format!(" and {more} more") } else { String::new() },
-            g.examples.iter().map(|e| format!("<code>{}</code>", esc(e))).collect::<Vec<_>>().join(" ")
+            if fds.is_empty() {
+                "-".to_owned()
+            } else {
+                fds.join(", ")
+            },
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            g.examples
+                .iter()
+                .map(|e| format!("<code>{}</code>", esc(e)))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
 }
@@ -344,8 +390,14 @@ fn processes_table(h: &mut String, r: &Report) {
             p.fds_end,
             p.fds_peak,
             limit(p.fd_limit.soft),
-            if p.leak_rate_per_sec > 0.0 { esc(&human::rate(p.leak_rate_per_sec)) } else { String::new() },
-            p.eta_to_limit_secs.map(|e| esc(&format!("~{}", human::duration(e)))).unwrap_or_default(),
+            if p.leak_rate_per_sec > 0.0 {
+                esc(&human::rate(p.leak_rate_per_sec))
+            } else {
+                String::new()
+            },
+            p.eta_to_limit_secs
+                .map(|e| esc(&format!("~{}", human::duration(e))))
+                .unwrap_or_default(),
         );
     }
     let _ = write!(h, "</tbody></table>\n");

@@ -12,7 +12,7 @@ use std::io::{self, Write};
 pub const TOTAL: (u8, u8, u8) = (0, 0, 0);
 /// Leaking groups: vermillion, then reddish purple, orange and bluish green.
 pub const LEAK: [(u8, u8, u8); 4] = [(213, 94, 0), (204, 121, 167), (230, 159, 0), (0, 158, 115)];
-/// Groups that do not leak (churn, steady): blue, drawn thin, dashed and faded.
+/// Groups that do not leak (churn, steady): blue, drawn thin and faded (dashed in the page).
 pub const OTHER: (u8, u8, u8) = (0, 114, 178);
 /// The soft limit and the ETA projection.
 pub const LIMIT: (u8, u8, u8) = (80, 80, 80);
@@ -87,7 +87,11 @@ pub fn charts(report: &Report) -> Vec<Chart> {
                 .take(shown)
                 .map(|(i, g)| Line {
                     group: *i,
-                    label: format!("{} {}", g.kind.as_str(), g.key),
+                    label: if g.key.starts_with(g.kind.as_str()) {
+                        g.key.clone()
+                    } else {
+                        format!("{} {}", g.kind.as_str(), g.key)
+                    },
                     leaking: g.counts.leaking,
                     points: g.timeline.iter().map(|&(t, y)| (t - t0, y)).collect(),
                 })
@@ -238,7 +242,7 @@ fn draw(buf: &mut String, chart: Option<&Chart>, report: &Report, size: (u32, u3
             label: format!("{} (not leaking)", label(&l.label)),
             color: rgb(OTHER).mix(0.6),
             width: 1,
-            dash: Some((6, 4)),
+            dash: None,
         });
     }
     if let (true, Some(s)) = (c.show_limit, c.soft_limit) {
@@ -297,8 +301,10 @@ fn draw(buf: &mut String, chart: Option<&Chart>, report: &Report, size: (u32, u3
         .draw()?;
     // Other groups first, so leaks and the total are drawn over them.
     for l in c.lines.iter().filter(|l| !l.leaking) {
+        // One polyline per group (a dashed series would be one element per dash): thin and
+        // faded, where a leak is thick and solid.
         let style = rgb(OTHER).mix(0.6).stroke_width(1);
-        chart.draw_series(DashedLineSeries::new(l.points.iter().copied(), 6, 4, style))?;
+        chart.draw_series(LineSeries::new(l.points.iter().copied(), style))?;
     }
     for (i, l) in c.lines.iter().filter(|l| l.leaking).enumerate() {
         let style = rgb(LEAK[i % LEAK.len()]).stroke_width(3);
@@ -335,7 +341,9 @@ fn draw(buf: &mut String, chart: Option<&Chart>, report: &Report, size: (u32, u3
         };
         let line = [(x, y), (x + 28, y)];
         match e.dash {
-            Some((d, g)) => bottom.draw(&plotters::element::DashedPathElement::new(line, d, g, style))?,
+            Some((d, g)) => bottom.draw(&plotters::element::DashedPathElement::new(
+                line, d, g, style,
+            ))?,
             None => bottom.draw(&PathElement::new(line, style))?,
         }
         bottom.draw(&Text::new(
@@ -356,5 +364,169 @@ fn label(s: &str) -> String {
         format!("{cut}…")
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{FdLimit, Kind};
+    use crate::track::{Counts, GroupReport, ProcessReport, REPORT_SCHEMA};
+
+    const T0: f64 = 1_700_000_000.0;
+
+    fn group(key: &str, kind: Kind, counts: Counts, f: impl Fn(f64) -> f64) -> GroupReport {
+        GroupReport {
+            pid: 4242,
+            comm: "server".to_owned(),
+            kind,
+            key: key.to_owned(),
+            counts,
+            examples: vec![],
+            series: vec![],
+            timeline: (0..=20).map(|i| (T0 + i as f64, f(i as f64))).collect(),
+            survivor_fds: vec![],
+        }
+    }
+
+    /// A server 20 s into a leak of 40 fds/s toward a soft limit of 1,024, with a churning
+    /// group and a steady one.
+    pub(crate) fn leaking_report() -> Report {
+        let leak = Counts {
+            start: 0,
+            end: 800,
+            peak: 800,
+            opened: 800,
+            closed: 0,
+            survivors: 800,
+            rate_per_sec: 40.0,
+            leaking: true,
+        };
+        let churn = Counts {
+            start: 10,
+            end: 10,
+            peak: 14,
+            opened: 300,
+            closed: 300,
+            survivors: 10,
+            ..Counts::default()
+        };
+        let steady = Counts {
+            start: 3,
+            end: 3,
+            peak: 3,
+            ..Counts::default()
+        };
+        Report {
+            schema: REPORT_SCHEMA.to_owned(),
+            interval_secs: 1.0,
+            duration_secs: 20.0,
+            ticks: 21,
+            achieved_interval_secs: Some(1.0),
+            started_at: Some(T0),
+            ended_at: Some(T0 + 20.0),
+            processes: vec![ProcessReport {
+                pid: 4242,
+                comm: "server".to_owned(),
+                cmdline: vec!["/usr/bin/server".to_owned(), "--port=80".to_owned()],
+                start_time: 1,
+                fd_limit: FdLimit {
+                    soft: Some(1024),
+                    hard: Some(4096),
+                },
+                fds_start: 13,
+                fds_end: 813,
+                fds_peak: 813,
+                first_seen: T0,
+                exited: false,
+                exited_at: None,
+                leak_rate_per_sec: 40.0,
+                eta_to_limit_secs: Some(5.3),
+                exited_at_fd_limit: false,
+            }],
+            groups: vec![
+                group("/srv/upload-*.pdf", Kind::File, leak, |i| 40.0 * i),
+                group("/tmp/churn-*.tmp", Kind::File, churn, |i| 10.0 + (i % 3.0)),
+                group("pipe", Kind::Pipe, steady, |_| 3.0),
+            ],
+            rollup: vec![],
+            leaking: true,
+            unwatched: vec![],
+            folded_processes: 0,
+        }
+    }
+
+    /// What an SVG draws, without the axes' own ticks: each data line (a polyline of more
+    /// than two points) with its stroke, width, opacity and point count; the short segments
+    /// (dashes, legend samples) counted by stroke and width; every text.
+    fn structure(svg: &str) -> String {
+        let attr = |el: &str, name: &str| -> String {
+            let pat = format!(" {name}=\"");
+            el.find(&pat)
+                .map(|i| {
+                    let rest = &el[i + pat.len()..];
+                    rest[..rest.find('"').unwrap_or(rest.len())].to_owned()
+                })
+                .unwrap_or_default()
+        };
+        let mut out = String::new();
+        let mut segments: std::collections::BTreeMap<String, usize> = Default::default();
+        for el in svg.split('<').skip(1) {
+            if el.starts_with("polyline") {
+                let n = attr(el, "points").split_whitespace().count();
+                let (stroke, w) = (attr(el, "stroke"), attr(el, "stroke-width"));
+                if n > 2 {
+                    out.push_str(&format!(
+                        "line stroke={stroke} width={w} opacity={} points={n}\n",
+                        attr(el, "opacity")
+                    ));
+                } else if !(stroke == "#000000" && w == "1") {
+                    *segments.entry(format!("{stroke} width={w}")).or_default() += 1;
+                }
+            } else if el.starts_with("text") {
+                let t = el.split_once('>').map_or("", |x| x.1).trim();
+                out.push_str(&format!("text {t}\n"));
+            }
+        }
+        for (k, n) in segments {
+            out.push_str(&format!("segments {k}: {n}\n"));
+        }
+        out
+    }
+
+    #[test]
+    fn issue11_svg_structure_a_line_per_group_limit_and_projection() {
+        let svg = render(&leaking_report(), (960, 480)).expect("render");
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+        let s = structure(&svg);
+        // A line per group (two not leaking, thin and faded; the leak thick) and the total.
+        let lines: Vec<&str> = s.lines().filter(|l| l.starts_with("line ")).collect();
+        assert_eq!(lines.len(), 4, "{s}");
+        assert!(
+            s.contains("line stroke=#D55E00 width=3 opacity=1 points=21"),
+            "{s}"
+        );
+        // The soft limit (dashed grey) and the projection (dotted vermillion) are drawn.
+        assert!(s.contains("segments #505050 width=2"), "{s}");
+        assert!(s.contains("segments #D55E00 width=2"), "{s}");
+        assert!(s.contains("text soft limit 1,024"), "{s}");
+        insta::assert_snapshot!(s);
+    }
+
+    #[test]
+    fn issue11_svg_without_a_process_says_so() {
+        let mut r = leaking_report();
+        r.processes.clear();
+        r.groups.clear();
+        let svg = render(&r, (960, 480)).expect("render");
+        assert!(svg.contains("no process was watched"));
+    }
+
+    #[test]
+    fn issue11_total_sums_groups_on_the_union_of_times() {
+        let a: Vec<(f64, f64)> = vec![(10.0, 1.0), (11.0, 2.0), (12.0, 3.0)];
+        let b: Vec<(f64, f64)> = vec![(11.0, 5.0), (13.0, 4.0)];
+        let t = sum_timelines([a.as_slice(), b.as_slice()].into_iter(), 10.0);
+        assert_eq!(t, vec![(0.0, 1.0), (1.0, 7.0), (2.0, 8.0), (3.0, 7.0)]);
     }
 }

@@ -5,6 +5,7 @@ mod common;
 mod errors;
 mod issue10_layout;
 mod issue10_source;
+mod issue11_html;
 mod issue11_tui;
 mod issue13_serve;
 mod issue14_packaging;
