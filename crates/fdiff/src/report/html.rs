@@ -104,9 +104,9 @@ pub fn page(report: &Report, meta: &Meta) -> io::Result<String> {
     rollups_table(&mut h, report);
     survivors(&mut h, report);
     processes_table(&mut h, report);
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<footer>fdiff {} · <code>{}</code></footer>\n",
+        "<footer>fdiff {} · <code>{}</code></footer>",
         esc(&meta.version),
         esc(&meta.command_line.join(" "))
     );
@@ -193,7 +193,7 @@ fn summary(h: &mut String, r: &Report, meta: &Meta) {
             esc(&eta)
         );
     }
-    let _ = write!(h, "</header>\n");
+    h.push_str("</header>\n");
 }
 
 fn limit(l: Option<u64>) -> String {
@@ -225,7 +225,7 @@ fn chart_section(h: &mut String, i: usize, c: &Chart, r: &Report) {
             c.hidden
         );
     }
-    let _ = write!(h, "</section>\n");
+    h.push_str("</section>\n");
 }
 
 fn groups_table(h: &mut String, r: &Report) {
@@ -273,7 +273,7 @@ fn groups_table(h: &mut String, r: &Report) {
             ex.join("<br>")
         );
     }
-    let _ = write!(h, "</tbody></table>\n");
+    h.push_str("</tbody></table>\n");
 }
 
 fn rollups_table(h: &mut String, r: &Report) {
@@ -321,7 +321,7 @@ fn rollups_table(h: &mut String, r: &Report) {
             esc(note.trim_start_matches("; "))
         );
     }
-    let _ = write!(h, "</tbody></table>\n");
+    h.push_str("</tbody></table>\n");
 }
 
 fn survivors(h: &mut String, r: &Report) {
@@ -400,7 +400,7 @@ fn processes_table(h: &mut String, r: &Report) {
                 .unwrap_or_default(),
         );
     }
-    let _ = write!(h, "</tbody></table>\n");
+    h.push_str("</tbody></table>\n");
     if r.folded_processes > 0 {
         let _ = write!(
             h,
