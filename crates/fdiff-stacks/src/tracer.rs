@@ -20,7 +20,8 @@ struct Shared {
     status: Mutex<Option<ExitStatus>>,
 }
 
-/// A command started under the tracer.
+/// A command started under the tracer (clones share it).
+#[derive(Clone)]
 pub struct Tracer {
     pid: i32,
     shared: Arc<Shared>,

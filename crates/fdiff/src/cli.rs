@@ -194,6 +194,20 @@ pub struct WatchOptionsArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub charts: ChartArgs,
+    /// The stacks that opened the leaking groups' fds (fdiff run: traced with ptrace, no root
+    /// needed). Bare: captured once a group of the process is judged leaking; =now: from the
+    /// start.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "leak", value_name = "WHEN")]
+    pub stacks: Option<StacksArg>,
+}
+
+/// When `--stacks` starts capturing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StacksArg {
+    /// Once a group of the process is judged leaking.
+    Leak,
+    /// From the start.
+    Now,
 }
 
 #[derive(Debug, Args, Default)]

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod group;
 pub mod model;
+pub mod stacks;
 pub(crate) mod series;
 #[doc(hidden)]
 pub mod synth;
@@ -992,6 +993,8 @@ impl Tracker {
             // Known to the source, not the tracker: the caller fills it in.
             unwatched: Vec::new(),
             folded_processes: self.folded_procs,
+            // Known to the stacks tracer of `run --stacks`: the caller fills it in.
+            stacks: None,
         }
     }
 

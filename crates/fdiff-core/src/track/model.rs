@@ -40,6 +40,9 @@ pub struct Report {
     /// counted in the roll-ups of their command.
     #[serde(default)]
     pub folded_processes: u64,
+    /// With `--stacks`: the stacks that opened the leaking groups' fds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stacks: Option<crate::track::stacks::StacksReport>,
 }
 
 /// One watched process over the watch.

@@ -7,6 +7,7 @@ mod observers;
 pub mod output;
 pub mod run_cmd;
 pub mod signals;
+pub mod stacks;
 pub mod watch;
 
 use crate::cli::{Cli, Command, DiffArgs, ReportArgs, SnapshotArgs, WatchArgs};
@@ -144,6 +145,12 @@ fn watch_cmd(a: WatchArgs) -> Result<Exit, Error> {
     let mut timing = config::timing(&a.watch.timing)?;
     let analysis = config::analysis(&a.watch.analysis)?;
     let charts = crate::report::html::ChartFiles::open(&a.watch.charts)?;
+    if a.watch.stacks.is_some() {
+        // issue 12: the eBPF attach is not built yet; ptrace would stop a running service.
+        output::warn(
+            "--stacks: attaching to a running process is not available in this build (use 'fdiff run --stacks -- CMD'); watching without stacks",
+        );
+    }
     let stop = signals::Stop::install();
     unwatched::raise_fd_limit();
     let mut source = LiveSource::new(selector);

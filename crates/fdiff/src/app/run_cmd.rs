@@ -32,11 +32,14 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
         .transpose()?;
     let charts = crate::report::html::ChartFiles::open(&a.watch.charts)?;
     let stop = Stop::install();
-    let mut child = Command::new(prog)
-        .args(args)
-        .spawn()
-        .map_err(|e| cannot_start(prog, &e))?;
-    let pid = child.id() as i32;
+    let mut cmd = Command::new(prog);
+    cmd.args(args);
+    // With --stacks the tracer thread starts the command and alone waits for it.
+    let mut child = match a.watch.stacks {
+        None => Started::Child(cmd.spawn().map_err(|e| cannot_start(prog, &e))?),
+        Some(when) => Started::Traced(super::stacks::spawn(cmd, when).map_err(|e| cannot_start(prog, &e))?),
+    };
+    let pid = child.id();
     // Only now: the command keeps the fd limit it was given, which its leak is measured
     // against.
     crate::source::unwatched::raise_fd_limit();
@@ -57,6 +60,14 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
         record: a.watch.record,
         keep_waiting: true,
         verbose: a.watch.verbose,
+    };
+    let mut stacks_obs = match (&child, a.watch.stacks) {
+        (Started::Traced(t), Some(when)) => Some(super::stacks::StacksObserver::new(
+            t.clone(),
+            super::stacks::arming(when),
+            opts.analysis.track.group_by,
+        )),
+        _ => None,
     };
     let mut status: Option<ExitStatus> = None;
     let mut done = || {
@@ -80,10 +91,20 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
     } else {
         watch::LiveTo::Stderr
     };
-    let watched = watch::watch_to(&mut source, &opts, to, &stop, &mut done)?;
+    let watched = watch::watch_to_with(
+        &mut source,
+        &opts,
+        to,
+        &stop,
+        &mut done,
+        stacks_obs.as_mut().map(|o| o as &mut dyn fdiff_core::pipeline::Observer),
+    )?;
     let mut report = watched.report;
     report.unwatched = source.unwatched();
     watch::name_unseen(&mut report, first_look);
+    if let Some(o) = &stacks_obs {
+        report.stacks = Some(o.attribute(&report));
+    }
     // The watch may have ended first (--duration, --count, a signal): the command's status
     // is still what fdiff exits with.
     let status = match status {
@@ -107,6 +128,9 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
             ex.report(&report, &mut err)
                 .and_then(|()| {
                     if opts.analysis.format == crate::report::Format::Table {
+                        if let Some(s) = &report.stacks {
+                            super::stacks::write_table(s, &mut err)?;
+                        }
                         super::write_unwatched(&report, &mut err)
                     } else {
                         Ok(())
@@ -128,10 +152,33 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
     })
 }
 
-fn wait_forwarding(child: &mut Child, stop: &Stop) -> Option<ExitStatus> {
+/// The command: a plain child, or one the stacks tracer started (only its thread may wait
+/// for it: a wait from here would take the tracer's ptrace stops).
+enum Started {
+    Child(Child),
+    Traced(fdiff_stacks::Tracer),
+}
+
+impl Started {
+    fn id(&self) -> i32 {
+        match self {
+            Started::Child(c) => c.id() as i32,
+            Started::Traced(t) => t.pid(),
+        }
+    }
+
+    fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        match self {
+            Started::Child(c) => c.try_wait(),
+            Started::Traced(t) => Ok(t.status()),
+        }
+    }
+}
+
+fn wait_forwarding(child: &mut Started, stop: &Stop) -> Option<ExitStatus> {
     loop {
         if let Some(sig) = stop.take_forward() {
-            forward(child.id() as i32, sig);
+            forward(child.id(), sig);
         }
         match child.try_wait() {
             Ok(Some(s)) => return Some(s),

@@ -79,6 +79,18 @@ pub fn watch_to(
     stop: &Stop,
     done: impl FnMut() -> bool,
 ) -> Result<Watched, Error> {
+    watch_to_with(source, opts, to, stop, done, None)
+}
+
+/// [`watch_to`] with one more observer (run's `--stacks`), told of each tick last.
+pub fn watch_to_with(
+    source: &mut LiveSource,
+    opts: &WatchOptions,
+    to: LiveTo,
+    stop: &Stop,
+    done: impl FnMut() -> bool,
+    extra: Option<&mut dyn Observer>,
+) -> Result<Watched, Error> {
     let interval = opts.timing.interval;
     let mut recorder = match &opts.record {
         Some(p) => Some(Recorder::create(p, interval.as_secs_f64(), now_secs())?),
@@ -129,6 +141,9 @@ pub fn watch_to(
     match tui.as_mut() {
         Some(t) => observers.push(t),
         None => observers.push(&mut warnings),
+    }
+    if let Some(x) = extra {
+        observers.push(x);
     }
     let res = watch(source, opts, &mut observers, stop, done);
     drop(observers);
