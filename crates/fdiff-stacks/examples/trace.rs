@@ -36,6 +36,11 @@ fn main() {
                 println!("    {f}");
             }
         }
-        println!("captured {} drops {:?} bytes {}", s.captured, s.drops, s.bytes());
+        println!(
+            "captured {} drops {:?} bytes {}",
+            s.captured,
+            s.drops,
+            s.bytes()
+        );
     });
 }

@@ -12,7 +12,9 @@ mod tracer;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod unwind;
 
-pub use store::{Capture, Drops, Frame, Opened, Stack, StackId, Store, MAX_FDS, MAX_FRAMES, MAX_STACKS};
+pub use store::{
+    Capture, Drops, Frame, MAX_FDS, MAX_FRAMES, MAX_STACKS, Opened, Stack, StackId, Store,
+};
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub use tracer::Tracer;
 

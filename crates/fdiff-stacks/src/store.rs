@@ -152,11 +152,7 @@ impl Store {
 
     /// Rough bytes held, for the report.
     pub fn bytes(&self) -> usize {
-        let open: usize = self
-            .open
-            .values()
-            .map(|o| 48 + o.target.len())
-            .sum();
+        let open: usize = self.open.values().map(|o| 48 + o.target.len()).sum();
         let stacks: usize = self
             .stacks
             .iter()

@@ -2,14 +2,14 @@
 //! only it may wait for the tracees), serves the seccomp stops, and reports the command's
 //! exit status to the rest of fdiff.
 
-use crate::store::{Opened, Store};
-use crate::unwind::{read_mem, Unwinding};
 use crate::Arming;
+use crate::store::{Opened, Store};
+use crate::unwind::{Unwinding, read_mem};
 use std::collections::{HashMap, HashSet};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 struct Shared {
     store: Mutex<Store>,
@@ -246,7 +246,11 @@ fn capture(tgid: i32, tid: i32, sh: &Shared, unwinding: &mut Unwinding) {
         &mut iov as *mut libc::iovec as usize,
     ) < 0
     {
-        sh.store.lock().unwrap_or_else(|e| e.into_inner()).drops.unwind_failed += 1;
+        sh.store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drops
+            .unwind_failed += 1;
         return;
     }
     let ret = regs.rax as i64;
@@ -254,19 +258,24 @@ fn capture(tgid: i32, tid: i32, sh: &Shared, unwinding: &mut Unwinding) {
         return;
     }
     let nr = regs.orig_rax as libc::c_long;
-    let fds: Vec<i32> = if nr == libc::SYS_pipe || nr == libc::SYS_pipe2 || nr == libc::SYS_socketpair {
-        let at = if nr == libc::SYS_socketpair { regs.r10 } else { regs.rdi };
-        let mut b = [0u8; 8];
-        if read_mem(tid, at, &mut b) < 8 {
-            return;
-        }
-        vec![
-            i32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
-            i32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
-        ]
-    } else {
-        vec![ret as i32]
-    };
+    let fds: Vec<i32> =
+        if nr == libc::SYS_pipe || nr == libc::SYS_pipe2 || nr == libc::SYS_socketpair {
+            let at = if nr == libc::SYS_socketpair {
+                regs.r10
+            } else {
+                regs.rdi
+            };
+            let mut b = [0u8; 8];
+            if read_mem(tid, at, &mut b) < 8 {
+                return;
+            }
+            vec![
+                i32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+                i32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+            ]
+        } else {
+            vec![ret as i32]
+        };
     let raw = unwinding.addresses(tgid, tid, &regs);
     let known = sh
         .store

@@ -1,7 +1,7 @@
 //! Unwinding a stopped thread from outside: the modules of /proc/PID/maps with their DWARF
 //! CFI (framehop), the thread's stack copied with process_vm_readv, and blazesym for names.
 
-use crate::store::{Frame, Stack, MAX_FRAMES};
+use crate::store::{Frame, MAX_FRAMES, Stack};
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, Module, Unwinder};
 use object::{Object, ObjectSection, ObjectSegment};
@@ -64,7 +64,9 @@ impl Unwinding {
             Ok(u64::from_le_bytes(b.try_into().map_err(|_| ())?))
         };
         let uregs = UnwindRegsX86_64::new(pc, sp, regs.rbp);
-        let mut it = p.unwinder.iter_frames(pc, uregs, &mut self.cache, &mut read);
+        let mut it = p
+            .unwinder
+            .iter_frames(pc, uregs, &mut self.cache, &mut read);
         let mut out = Vec::new();
         while let Ok(Some(f)) = it.next() {
             out.push(f.address_for_lookup());
@@ -80,7 +82,7 @@ impl Unwinding {
 
     /// Names for these addresses of a stopped process (inlined frames expanded).
     pub fn symbolize(&self, tgid: i32, addrs: &[u64]) -> Stack {
-        use blazesym::symbolize::{source, Input, Symbolized};
+        use blazesym::symbolize::{Input, Symbolized, source};
         let mut proc = source::Process::new(blazesym::Pid::from(tgid as u32));
         // map_files needs CAP_SYS_ADMIN on many kernels; the paths in maps are enough.
         proc.map_files = false;

@@ -4,8 +4,8 @@
 pub mod compare;
 pub mod group;
 pub mod model;
-pub mod stacks;
 pub(crate) mod series;
+pub mod stacks;
 #[doc(hidden)]
 pub mod synth;
 pub mod verdict;

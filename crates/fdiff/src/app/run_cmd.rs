@@ -37,7 +37,9 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
     // With --stacks the tracer thread starts the command and alone waits for it.
     let mut child = match a.watch.stacks {
         None => Started::Child(cmd.spawn().map_err(|e| cannot_start(prog, &e))?),
-        Some(when) => Started::Traced(super::stacks::spawn(cmd, when).map_err(|e| cannot_start(prog, &e))?),
+        Some(when) => {
+            Started::Traced(super::stacks::spawn(cmd, when).map_err(|e| cannot_start(prog, &e))?)
+        }
     };
     let pid = child.id();
     // Only now: the command keeps the fd limit it was given, which its leak is measured
@@ -97,7 +99,9 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
         to,
         &stop,
         &mut done,
-        stacks_obs.as_mut().map(|o| o as &mut dyn fdiff_core::pipeline::Observer),
+        stacks_obs
+            .as_mut()
+            .map(|o| o as &mut dyn fdiff_core::pipeline::Observer),
     )?;
     let mut report = watched.report;
     report.unwatched = source.unwatched();

@@ -160,9 +160,10 @@ fn ranked(store: &Store, counts: BTreeMap<u32, (u64, Vec<i32>)>) -> Vec<StackCou
     for s in v {
         let same = |a: &StackCount| {
             a.frames.len() == s.frames.len()
-                && a.frames.iter().zip(&s.frames).all(|(x, y)| {
-                    x.function == y.function && x.file == y.file && x.line == y.line
-                })
+                && a.frames
+                    .iter()
+                    .zip(&s.frames)
+                    .all(|(x, y)| x.function == y.function && x.file == y.file && x.line == y.line)
         };
         match merged.iter_mut().find(|m| same(m)) {
             Some(m) => {
@@ -193,7 +194,11 @@ fn attribute(
     for g in report.groups.iter().filter(|g| g.counts.leaking) {
         let survivors: Vec<&Seen> = last
             .get(&g.pid)
-            .map(|v| v.iter().filter(|s| s.kind == g.kind && s.key == g.key).collect())
+            .map(|v| {
+                v.iter()
+                    .filter(|s| s.kind == g.kind && s.key == g.key)
+                    .collect()
+            })
             .unwrap_or_default();
         let mut surv: BTreeMap<u32, (u64, Vec<i32>)> = BTreeMap::new();
         let mut survivor_fds = HashSet::new();
@@ -266,7 +271,11 @@ const SHOWN_FRAMES: usize = 12;
 /// The table's stacks section.
 pub fn write_table(s: &StacksReport, w: &mut dyn Write) -> std::io::Result<()> {
     if s.groups.is_empty() {
-        writeln!(w, "stacks: no leaking group ({} opens captured)", s.captured)?;
+        writeln!(
+            w,
+            "stacks: no leaking group ({} opens captured)",
+            s.captured
+        )?;
     }
     for g in &s.groups {
         writeln!(w)?;
