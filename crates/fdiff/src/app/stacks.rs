@@ -146,7 +146,7 @@ fn frames(store: &Store, id: u32) -> Vec<StackFrame> {
 }
 
 fn ranked(store: &Store, counts: BTreeMap<u32, (u64, Vec<i32>)>) -> Vec<StackCount> {
-    let mut v: Vec<StackCount> = counts
+    let v: Vec<StackCount> = counts
         .into_iter()
         .map(|(id, (count, tids))| StackCount {
             count,
@@ -177,7 +177,7 @@ fn ranked(store: &Store, counts: BTreeMap<u32, (u64, Vec<i32>)>) -> Vec<StackCou
             None => merged.push(s),
         }
     }
-    merged.sort_by(|a, b| b.count.cmp(&a.count));
+    merged.sort_by_key(|m| std::cmp::Reverse(m.count));
     merged
 }
 
