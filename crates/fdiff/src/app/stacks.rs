@@ -204,13 +204,13 @@ fn attribute(
         let mut survivor_fds = HashSet::new();
         for s in &survivors {
             survivor_fds.insert(s.fd);
-            if let Some(o) = store.open.get(&(g.pid, s.fd)) {
-                if o.target == s.target {
-                    let e = surv.entry(o.stack).or_default();
-                    e.0 += 1;
-                    if e.1.len() < TIDS && !e.1.contains(&o.tid) {
-                        e.1.push(o.tid);
-                    }
+            if let Some(o) = store.open.get(&(g.pid, s.fd))
+                && o.target == s.target
+            {
+                let e = surv.entry(o.stack).or_default();
+                e.0 += 1;
+                if e.1.len() < TIDS && !e.1.contains(&o.tid) {
+                    e.1.push(o.tid);
                 }
             }
         }
