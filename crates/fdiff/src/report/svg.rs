@@ -453,6 +453,7 @@ mod tests {
             leaking: true,
             unwatched: vec![],
             folded_processes: 0,
+            stacks: None,
         }
     }
 
