@@ -19,3 +19,11 @@ pub mod record;
 pub mod socket;
 
 pub use model::*;
+
+/// A file under the crate's `testdata/DIR/`, for the decoders' parser tests (one reader, so a
+/// missing fixture fails the same way everywhere: with its path).
+#[cfg(test)]
+pub(crate) fn testdata(dir: &str, name: &str) -> String {
+    let path = format!("{}/testdata/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}

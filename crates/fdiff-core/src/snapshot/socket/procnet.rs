@@ -367,8 +367,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let path = format!("{}/testdata/procnet/{name}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        crate::snapshot::testdata("procnet", name)
     }
 
     fn parse_all(family: Family, name: &str) -> Vec<SocketDetail> {
