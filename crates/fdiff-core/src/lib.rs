@@ -8,6 +8,7 @@
 pub mod diff;
 pub mod error;
 pub mod inputcheck;
+pub mod json;
 pub mod pipeline;
 pub mod snapshot;
 pub mod source;

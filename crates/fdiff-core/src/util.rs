@@ -53,7 +53,7 @@ pub fn text_and_hex(raw: &[u8]) -> (String, Option<String>) {
 
 /// Bidirectional overrides, embeddings, isolates and marks: invisible, they reorder what the
 /// terminal shows after them, so a name could make a line read as something else.
-fn is_bidi_control(c: char) -> bool {
+pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -609,3 +609,42 @@ fn issue10_snapshot_live_lines_escape_names() {
     assert_escaped(&text);
     insta::assert_snapshot!(text);
 }
+
+// ---- the HTML page and its SVG chart ----
+
+/// The page as `--html` writes it, with the version and command line fixed (the page embeds
+/// both, and the SVG charts inline).
+fn html_page(r: &Report) -> String {
+    let meta = fdiff::report::html::Meta {
+        version: "0.0.0-test".to_owned(),
+        command_line: vec!["fdiff".to_owned(), "--pid".to_owned(), "4242".to_owned()],
+    };
+    fdiff::report::html::page(r, &meta).expect("render the page")
+}
+
+#[test]
+fn issue11_snapshot_html_page_leaking_group() {
+    let r = report_of(&api_ticks(24));
+    insta::assert_snapshot!(html_page(&r));
+}
+
+#[test]
+fn issue11_snapshot_html_page_rollup_and_hostile_names_escaped() {
+    let mut r = report_of(&recycled_workers(80));
+    let hostile = report_of(&hostile_ticks(24));
+    r.groups.extend(hostile.groups);
+    let mut tag = r.groups[0].clone();
+    tag.key = "/tmp/<script>alert(1)</script>-*.log".to_owned();
+    r.groups.push(tag);
+    let page = html_page(&r);
+    // Nothing a target named may open a tag or write a control character into the page.
+    assert!(!page.contains("<script>alert"), "unescaped name");
+    assert_escaped(&page);
+    insta::assert_snapshot!(page);
+}
+
+#[test]
+fn issue11_snapshot_svg_chart() {
+    let r = report_of(&api_ticks(24));
+    insta::assert_snapshot!(fdiff::report::svg::render(&r, (800, 400)).expect("render the svg"));
+}

@@ -151,7 +151,7 @@ impl<W: Write> Recorder<W> {
     }
 
     fn line(&mut self, l: &Line) -> Result<(), Error> {
-        let res = serde_json::to_writer(&mut self.out, l)
+        let res = crate::json::to_writer(&mut self.out, l, crate::json::Style::Compact)
             .map_err(std::io::Error::from)
             .and_then(|()| self.out.write_all(b"\n"))
             .and_then(|()| self.out.flush());

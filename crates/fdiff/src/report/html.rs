@@ -50,12 +50,9 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// JSON inside a `<script>`: `<` escaped so no text can close the element.
+/// JSON inside a `<script>`: `<` escaped so no text can close the element, bidi controls too.
 fn script_json<T: serde::Serialize>(v: &T) -> io::Result<String> {
-    let s = serde_json::to_string(v).map_err(io::Error::from)?;
-    Ok(s.replace('<', "\\u003c")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029"))
+    fdiff_core::json::to_string(v, fdiff_core::json::Style::Script).map_err(io::Error::from)
 }
 
 fn utc(t: Option<f64>) -> String {
@@ -253,27 +250,36 @@ fn groups_table(h: &mut String, r: &Report) {
         let _ = write!(
             h,
             "<tr class=\"{}\" data-group=\"{i}\" data-pid=\"{}\"><td>{verdict}</td><td>{}</td><td>{}</td><td class=\"key\">{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"ex\">{}</td></tr>",
+             {}<td class=\"ex\">{}</td></tr>",
             if c.leaking { "leak" } else { "" },
             g.pid,
             g.pid,
             g.kind.as_str(),
             esc(&g.key),
-            c.start,
-            c.end,
-            c.peak,
-            c.opened,
-            c.closed,
-            c.survivors,
-            if c.leaking {
-                esc(&human::rate(c.rate_per_sec))
-            } else {
-                String::new()
-            },
+            count_cells(c, Some(c.survivors)),
             ex.join("<br>")
         );
     }
     h.push_str("</tbody></table>\n");
+}
+
+/// The count cells a group row and a roll-up row share: start, end, peak, opened, closed,
+/// survivors (groups only) and the rate, which only a leak shows.
+fn count_cells(c: &crate::track::Counts, survivors: Option<u64>) -> String {
+    let mut s = String::new();
+    for n in [c.start, c.end, c.peak, c.opened, c.closed]
+        .into_iter()
+        .chain(survivors)
+    {
+        let _ = write!(s, "<td>{n}</td>");
+    }
+    let rate = if c.leaking {
+        esc(&human::rate(c.rate_per_sec))
+    } else {
+        String::new()
+    };
+    let _ = write!(s, "<td>{rate}</td>");
+    s
 }
 
 fn rollups_table(h: &mut String, r: &Report) {
@@ -300,24 +306,15 @@ fn rollups_table(h: &mut String, r: &Report) {
         }
         let _ = write!(
             h,
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"key\">{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"key\">{}</td>\
+             {}<td>{}</td></tr>",
             if c.leaking { "leak" } else { "" },
             if c.leaking { "LEAK" } else { "" },
             esc(&g.comm),
             g.pids.len(),
             g.kind.as_str(),
             esc(&g.key),
-            c.start,
-            c.end,
-            c.peak,
-            c.opened,
-            c.closed,
-            if c.leaking {
-                esc(&human::rate(c.rate_per_sec))
-            } else {
-                String::new()
-            },
+            count_cells(c, None),
             esc(note.trim_start_matches("; "))
         );
     }

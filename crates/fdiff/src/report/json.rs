@@ -9,7 +9,8 @@ use std::io::{self, Write};
 pub struct Json;
 
 fn write_json<T: serde::Serialize + ?Sized>(v: &T, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, v).map_err(io::Error::from)?;
+    fdiff_core::json::to_writer(&mut *out, v, fdiff_core::json::Style::Pretty)
+        .map_err(io::Error::from)?;
     out.write_all(b"\n")
 }
 

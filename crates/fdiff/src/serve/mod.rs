@@ -457,7 +457,7 @@ impl State {
                 }),
             );
         }
-        serde_json::to_string(&v).unwrap_or_default()
+        fdiff_core::json::to_string(&v, fdiff_core::json::Style::Compact).unwrap_or_default()
     }
 }
 

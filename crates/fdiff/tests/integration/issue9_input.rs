@@ -408,3 +408,25 @@ fn issue9_hostile_json_and_arguments_give_one_line_errors() {
         assert!(!line.is_empty());
     }
 }
+
+#[test]
+fn issue9_json_output_of_a_bidi_file_name_is_inert_and_exact() {
+    // A file whose name reverses what follows it on a terminal, held open by this process.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let name = tmp.path().join("invoice-\u{202e}fdp.exe");
+    let _held = std::fs::File::create(&name).expect("create");
+    let pid = std::process::id().to_string();
+    let o = fdiff(&["snapshot", "--pid", &pid, "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let out = stdout_of(&o);
+    assert_inert(&out, "snapshot json");
+    // Escaped as JSON escapes it, so a reader gets the name back exactly.
+    let v: Value = serde_json::from_str(&out).expect("json");
+    let want = s(&name);
+    let found = v["fds"]
+        .as_array()
+        .expect("fds")
+        .iter()
+        .any(|f| f["path"].as_str() == Some(want.as_str()));
+    assert!(found, "the name did not read back exactly: {out}");
+}
