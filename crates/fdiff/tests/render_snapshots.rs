@@ -648,3 +648,56 @@ fn issue11_snapshot_svg_chart() {
     let r = report_of(&api_ticks(24));
     insta::assert_snapshot!(fdiff::report::svg::render(&r, (800, 400)).expect("render the svg"));
 }
+
+#[test]
+fn issue12_snapshot_html_page_lists_the_leaking_groups_stacks() {
+    use fdiff_core::track::stacks::{GroupStacks, StackCount, StackFrame, StacksReport};
+    let mut r = report_of(&api_ticks(24));
+    let g = r.groups.iter().find(|g| g.counts.leaking).expect("a leak");
+    let frame = |function: &str, file: Option<&str>, line, module: &str| StackFrame {
+        function: function.to_owned(),
+        offset: 0x1a,
+        file: file.map(str::to_owned),
+        line,
+        module: Some(module.to_owned()),
+        inlined: false,
+    };
+    let opened_by = |path: &str| StackCount {
+        count: 0,
+        tids: vec![4242],
+        frames: vec![
+            frame("__libc_open64", Some("open64.c"), Some(41), "libc.so.6"),
+            frame(path, Some("server.c"), Some(120), "api-server"),
+            frame("main", Some("server.c"), Some(300), "api-server"),
+        ],
+    };
+    r.stacks = Some(StacksReport {
+        arming: "leak".to_owned(),
+        groups: vec![GroupStacks {
+            pid: g.pid,
+            kind: g.kind,
+            key: g.key.clone(),
+            survivors: g.counts.survivors,
+            captured: g.counts.survivors - 2,
+            survivor_stacks: vec![StackCount {
+                count: g.counts.survivors - 2,
+                ..opened_by("open_session")
+            }],
+            closed_stacks: vec![StackCount {
+                count: 7,
+                ..opened_by("\u{1b}[31mhealthy_path<b>")
+            }],
+            note: None,
+        }],
+        captured: 40,
+        dropped_fds: 0,
+        dropped_stacks: 1,
+        unwind_failed: 0,
+        bytes: 4096,
+    });
+    let page = html_page(&r);
+    assert!(page.contains("survivors opened at:"), "no stacks section");
+    assert!(!page.contains("healthy_path<b>"), "unescaped frame");
+    assert_escaped(&page);
+    insta::assert_snapshot!(page);
+}

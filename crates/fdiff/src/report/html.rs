@@ -98,6 +98,7 @@ pub fn page(report: &Report, meta: &Meta) -> io::Result<String> {
         );
     }
     groups_table(&mut h, report);
+    stacks_section(&mut h, report);
     rollups_table(&mut h, report);
     survivors(&mut h, report);
     processes_table(&mut h, report);
@@ -282,6 +283,68 @@ fn count_cells(c: &crate::track::Counts, survivors: Option<u64>) -> String {
     s
 }
 
+/// With `--stacks`: where each leaking group's surviving fds were opened, most common stack
+/// first, and the stacks of its fds that were closed again beside them (the healthy path).
+fn stacks_section(h: &mut String, r: &Report) {
+    let Some(s) = &r.stacks else { return };
+    let _ = write!(
+        h,
+        "<h2 id=\"stacks\">Where the leaking fds were opened</h2><p class=\"note\">{} opens captured \
+         (capture {}); only fds still open at the end are attributed: survival tells the leaking \
+         path from a healthy one that opens the same way.</p>",
+        s.captured,
+        if s.arming == "now" {
+            "from the start"
+        } else {
+            "armed per process once a group leaked"
+        }
+    );
+    if s.groups.is_empty() {
+        let _ = write!(h, "<p>No leaking group.</p>");
+    }
+    for g in &s.groups {
+        let _ = write!(
+            h,
+            "<section class=\"stacks\"><h3>pid {} {} <code>{}</code></h3>",
+            g.pid,
+            g.kind.as_str(),
+            esc(&g.key)
+        );
+        if let Some(n) = &g.note {
+            let _ = write!(h, "<p class=\"note\">{}</p>", esc(n));
+        }
+        for st in &g.survivor_stacks {
+            let head = format!("{} of {} survivors opened at:", st.count, g.survivors);
+            stack_list(h, &head, st, true);
+        }
+        for st in &g.closed_stacks {
+            let head = format!("{} opened and closed again at:", st.count);
+            stack_list(h, &head, st, false);
+        }
+        h.push_str("</section>\n");
+    }
+    if s.dropped_fds + s.dropped_stacks + s.unwind_failed > 0 {
+        let _ = write!(
+            h,
+            "<p class=\"note\">Dropped: {} opens (fd map full), {} stacks (store full), {} not unwound.</p>",
+            s.dropped_fds, s.dropped_stacks, s.unwind_failed
+        );
+    }
+}
+
+fn stack_list(h: &mut String, head: &str, st: &crate::track::stacks::StackCount, leak: bool) {
+    let _ = write!(
+        h,
+        "<p class=\"{}\">{}</p><ol class=\"frames\">",
+        if leak { "leak" } else { "healthy" },
+        esc(head)
+    );
+    for f in &st.frames {
+        let _ = write!(h, "<li><code>{}</code></li>", esc(&f.to_string()));
+    }
+    h.push_str("</ol>");
+}
+
 fn rollups_table(h: &mut String, r: &Report) {
     if r.rollup.is_empty() {
         return;
@@ -425,6 +488,8 @@ tr.leak td:first-child{color:#fff;background:#D55E00;font-weight:700}tr.leak{bac
 table.groups tbody tr{cursor:pointer}tr.sel{outline:2px solid #0072B2}.key,.ex code{overflow-wrap:anywhere}.ex code{font-size:12px}
 .note{color:#666;font-size:13px}footer{margin-top:32px;color:#777;font-size:12px;border-top:1px solid #ddd;padding-top:6px}
 #fdiff-js-error{background:#fdd;border:2px solid #c00;padding:8px}
+.stacks p.leak{font-weight:600;color:#8a3a00;margin:8px 0 2px}.stacks p.healthy{color:#555;margin:8px 0 2px}
+ol.frames{margin:0 0 6px;padding-left:28px;font-size:12px}ol.frames code{overflow-wrap:anywhere}
 "##;
 
 /// Draws each chart from `#fdiff-charts`; a hover shows the time and counts at the nearest
