@@ -333,6 +333,10 @@ pub struct ServeArgs {
     /// Most processes read in depth at once (the rest stay counted).
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_deep: usize,
+    /// Go back to counting a process read in depth (not one named by --pid/--name) once it has
+    /// not grown steadily, neared --deep-above or had a leaking group for this long.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub demote_after: String,
     /// Most groups exposed (top by growth); what is left out is counted.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub max_groups: usize,

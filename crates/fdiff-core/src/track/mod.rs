@@ -846,6 +846,37 @@ impl Tracker {
         self.folded_groups += p.groups.len() as u64;
     }
 
+    /// Forget a process entirely: its groups, series and roll-up memberships, as if it had
+    /// never been watched (a serve that stops reading it in depth and goes back to counting
+    /// it). Unlike an exit, nothing of it stays for the report, so a week of processes that
+    /// were read in depth for a while does not pile up. `false` when it was not tracked.
+    pub fn forget(&mut self, id: ProcId) -> bool {
+        let Some(serial) = self.index.remove(&id) else {
+            return false;
+        };
+        let Some(p) = self.procs.remove(&serial) else {
+            return false;
+        };
+        self.exited_kept.retain(|s| *s != serial);
+        self.touched.retain(|s| *s != serial);
+        self.changed.retain(|g| g.proc != serial);
+        for (gi, g) in p.groups.iter().enumerate() {
+            let gid = GroupId {
+                proc: serial,
+                group: gi as u32,
+            };
+            self.leaking.remove(&gid);
+            let key = (p.comm.clone(), g.kind, g.key.clone());
+            if let Some(r) = self.rollups.get_mut(&key) {
+                r.members.remove(&gid);
+                r.settled_at = self.ticks;
+                self.rejudge_rollup(key);
+            }
+        }
+        self.n_groups = self.n_groups.saturating_sub(p.groups.len());
+        true
+    }
+
     /// Ticks taken in so far.
     pub fn ticks(&self) -> u64 {
         self.ticks

@@ -31,6 +31,8 @@ const HISTORY: usize = 30;
 const STEADY_MIN: usize = 8;
 /// Least net growth over the history for "growing steadily".
 const STEADY_NET: u64 = 5;
+/// The longest `--demote-after`.
+const MAX_DEMOTE_AFTER: Duration = Duration::from_secs(365 * 86_400);
 
 struct Config {
     scope: Option<Scope>,
@@ -42,6 +44,7 @@ struct Config {
     duration: Option<Duration>,
     deep_above: f64,
     max_deep: usize,
+    demote_after: Duration,
     max_groups: usize,
     no_pid_label: bool,
     textfile: Option<PathBuf>,
@@ -124,6 +127,7 @@ fn config(a: ServeArgs) -> Result<Config, Error> {
             .transpose()?,
         deep_above,
         max_deep: a.max_deep,
+        demote_after: config::duration(&a.demote_after, "--demote-after", MAX_DEMOTE_AFTER)?,
         max_groups: a.max_groups,
         no_pid_label: a.no_pid_label,
         textfile: a.textfile,
@@ -174,6 +178,11 @@ fn share(s: &str) -> Result<f64, Error> {
 #[derive(Debug, Clone)]
 struct Deep {
     reason: String,
+    /// Named on the command line: read in depth for the whole serve, never demoted.
+    named: bool,
+    /// The latest time (serve's monotonic seconds) it still grew, neared its limit or had a
+    /// leaking group; `--demote-after` past it, it goes back to being counted.
+    active_at: f64,
 }
 
 /// What a tick read of one deep process beyond its count.
@@ -211,6 +220,8 @@ struct State {
     persistent: Persistent,
     epoch: Instant,
     ticks: u64,
+    /// Processes sent back to counting so far.
+    demoted: u64,
 }
 
 /// Least-squares slope of (t, y), per second.
@@ -306,7 +317,14 @@ impl State {
                 if let Some(reason) = reason
                     && self.source.add_pid(c.id.pid)
                 {
-                    self.deep.insert(c.id, Deep { reason });
+                    self.deep.insert(
+                        c.id,
+                        Deep {
+                            reason,
+                            named: false,
+                            active_at: mono,
+                        },
+                    );
                 }
             }
         }
@@ -317,6 +335,8 @@ impl State {
                 Event::First(s) | Event::Update { snapshot: s, .. } => {
                     self.deep.entry(s.proc_id()).or_insert_with(|| Deep {
                         reason: "named on the command line (--pid/--name)".to_owned(),
+                        named: true,
+                        active_at: mono,
                     });
                     reads.insert(s.proc_id(), read_of(s));
                 }
@@ -326,6 +346,7 @@ impl State {
             }
         }
         self.tracker.feed(&tick);
+        self.demote(mono, &pass);
         let mut e = Exposition::new();
         let by_pid: HashMap<i32, &Counted> = pass.procs.iter().map(|c| (c.id.pid, c)).collect();
         for c in &pass.procs {
@@ -420,6 +441,37 @@ impl State {
         })
     }
 
+    /// Send back to counting the deep processes (promoted, not named) that have been quiet
+    /// for `--demote-after`: not growing steadily, under `--deep-above`, no leaking group.
+    /// Without this a serve that runs for weeks would fill `--max-deep` with processes that
+    /// grew once, and read nothing new in depth after that.
+    fn demote(&mut self, mono: f64, pass: &crate::source::host::Pass) {
+        let leaking: BTreeSet<i32> = self.tracker.view().leaking().map(|g| g.pid()).collect();
+        let by_id: HashMap<ProcId, &Counted> = pass.procs.iter().map(|c| (c.id, c)).collect();
+        let mut quiet = Vec::new();
+        for (id, d) in &mut self.deep {
+            if d.named {
+                continue;
+            }
+            let near = by_id
+                .get(id)
+                .and_then(|c| c.usage_ratio())
+                .is_some_and(|r| r >= self.cfg.deep_above);
+            let grows = self.history.get(id).is_some_and(steady);
+            if near || grows || leaking.contains(&id.pid) {
+                d.active_at = mono;
+            } else if mono - d.active_at >= self.cfg.demote_after.as_secs_f64() {
+                quiet.push(*id);
+            }
+        }
+        for id in quiet {
+            self.deep.remove(&id);
+            self.source.remove_pid(id.pid);
+            self.tracker.forget(id);
+            self.demoted += 1;
+        }
+    }
+
     /// One tick of the deep reads (an empty tick when nothing is deep).
     fn deep_tick(&mut self) -> Result<Tick, Error> {
         let tick = self.source.next_tick()?;
@@ -454,6 +506,7 @@ impl State {
                     "processes_counted": pass.procs.len(),
                     "processes_unreadable": pass.unreadable,
                     "deep": deep,
+                    "demoted": self.demoted,
                 }),
             );
         }
@@ -532,6 +585,7 @@ pub fn run(a: ServeArgs) -> Result<Exit, Error> {
         persistent: Persistent::default(),
         epoch: Instant::now(),
         ticks: 0,
+        demoted: 0,
         cfg,
     };
     let start = Instant::now();

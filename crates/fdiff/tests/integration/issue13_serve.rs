@@ -410,6 +410,56 @@ fn issue13_all_counts_the_host_and_digs_into_what_grows() {
     );
 }
 
+/// A process read in depth because it grew goes back to being counted once it has been quiet
+/// for --demote-after: --max-deep is not filled for good by what grew once.
+#[test]
+fn issue13_deep_process_that_stopped_growing_goes_back_to_counting() {
+    // Grows to 80 files at 20/s, then holds them: promoted while it grows, quiet after.
+    let mut pool = Fixture::new(&["hold-files 80 20"]);
+    let label = format!("pid=\"{}\"", pool.pid);
+    let s = serve(&[
+        "--all",
+        "--interval",
+        "250ms",
+        "--max-deep",
+        "200",
+        "--demote-after",
+        "2s",
+    ]);
+    let deep_value = |body: &str| {
+        sample_lines(body, "fdiff_process_deep")
+            .iter()
+            .find(|l| l.contains(&label))
+            .map(|l| value(l))
+    };
+    let went_deep = until(Duration::from_secs(60), || {
+        let (_, body) = get(&s.addr, "/metrics");
+        (deep_value(&body) == Some(1.0)).then_some(())
+    });
+    assert!(went_deep.is_some(), "the growing fixture never went deep");
+    let back = until(Duration::from_secs(60), || {
+        let (_, body) = get(&s.addr, "/metrics");
+        let (_, report) = get(&s.addr, "/report");
+        let r: Value = serde_json::from_str(&report).ok()?;
+        let still = r["serve"]["deep"]
+            .as_array()?
+            .iter()
+            .any(|p| p["pid"].as_i64() == Some(pool.pid as i64));
+        let tracked = r["processes"]
+            .as_array()?
+            .iter()
+            .any(|p| p["pid"].as_i64() == Some(pool.pid as i64));
+        (deep_value(&body) == Some(0.0) && !still && !tracked).then_some(r)
+    });
+    pool.close_stdin();
+    let r = back.expect("the quiet fixture was never demoted");
+    assert!(
+        r["serve"]["demoted"].as_u64().is_some_and(|n| n >= 1),
+        "{}",
+        r["serve"]
+    );
+}
+
 #[test]
 fn issue13_bad_input_is_one_line_and_the_watch_keeps_its_pace() {
     // Not loopback without the flag: usage error.
