@@ -274,3 +274,83 @@ fn issue11_no_tui_keeps_the_live_lines_on_a_terminal() {
     );
     assert!(!screen.contains("q quit"), "{screen}");
 }
+
+#[test]
+fn issue11_tui_follows_a_resize_to_80x24_and_back() {
+    let Some(t) = Tmux::start(
+        120,
+        40,
+        &["demo", "--duration", "10m", "--interval", "250ms"],
+    ) else {
+        return;
+    };
+    assert!(
+        wait_for(WAIT, || is_view(&t.capture(), 40)),
+        "no live view:\n{}",
+        t.capture().join("\n")
+    );
+    for (cols, rows) in [(80u16, 24u16), (120, 40)] {
+        let o = t.run(&[
+            "resize-window",
+            "-t",
+            "t",
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+        ]);
+        assert!(o.status.success(), "tmux resize-window: {o:?}");
+        // Redrawn to the new size: header on the first row, keys on the last, nothing wider.
+        assert!(
+            wait_for(WAIT, || {
+                let s = t.capture();
+                is_view(&s, rows as usize)
+                    && s.iter().all(|l| l.chars().count() <= cols as usize)
+                    && s.iter().any(|l| l.contains("verdict"))
+            }),
+            "not redrawn at {cols}x{rows}:\n{}",
+            t.capture().join("\n")
+        );
+    }
+    t.keys("q");
+    assert!(wait_for(WAIT, || t.dead()), "q did not end fdiff");
+    assert_eq!(t.status(), "0", "{}", t.capture().join("\n"));
+    assert_eq!(t.format("#{alternate_on}"), "0", "alternate screen left on");
+}
+
+#[test]
+fn issue11_tui_of_run_ends_when_the_command_exits_and_restores() {
+    // `run` of a command that leaks a file every 100 ms for 3 s, then exits: the view ends
+    // by itself, the report is printed on the normal screen, the command's status is fdiff's.
+    let script = "i=0; while [ $i -lt 30 ]; do exec {fd}>/tmp/fdiff-issue11-run-$$-$i; \
+                  i=$((i+1)); sleep 0.1; done; rm -f /tmp/fdiff-issue11-run-$$-*; exit 7";
+    let Some(t) = Tmux::start(
+        120,
+        40,
+        &["run", "--interval", "250ms", "--", "bash", "-c", script],
+    ) else {
+        return;
+    };
+    // The command's `sleep`s are watched too: the header names processes, not one pid.
+    assert!(
+        wait_for(WAIT, || {
+            let s = t.capture();
+            s.len() == 40 && s[0].starts_with("fdiff · ") && s[39].contains("q quit")
+        }),
+        "no live view:\n{}",
+        t.capture().join("\n")
+    );
+    assert!(
+        wait_for(WAIT, || t.dead()),
+        "the view did not end with the command"
+    );
+    let screen = t.capture().join("\n");
+    assert_eq!(t.format("#{alternate_on}"), "0", "alternate screen left on");
+    assert_eq!(t.format("#{cursor_flag}"), "1", "cursor left hidden");
+    assert!(screen.contains("verdict:"), "no report:\n{screen}");
+    assert!(
+        !screen.contains("q quit"),
+        "the view is still on the screen:\n{screen}"
+    );
+    assert_eq!(t.status(), "7", "the command's status:\n{screen}");
+}
