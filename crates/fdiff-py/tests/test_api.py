@@ -112,7 +112,8 @@ def test_diff_groups_count_what_accumulated(tmp_path):
 
 
 def test_watch_iterates_ticks_and_judges_the_leak(tmp_path):
-    p = start_leaker(tmp_path, 40, 0.05)
+    # Leaks for 4 s, past the 2.5 s watch (see test_recordings_of_the_cli).
+    p = start_leaker(tmp_path, 80, 0.05)
     try:
         w = fdiff.watch(pid=p.pid, interval=0.1, duration=2.5)
         ticks = list(w)
@@ -203,7 +204,9 @@ def test_recording_error_names_file_and_line(tmp_path):
 
 
 def test_recordings_of_the_cli(fdiff_bin, tmp_path):
-    p = start_leaker(tmp_path, 30, 0.05)
+    # Leaks for 4 s, longer than the 2 s watch: a leak that stopped before the watch's last
+    # quarter is rightly judged a filled pool, not a leak.
+    p = start_leaker(tmp_path, 80, 0.05)
     rec = tmp_path / "rec.jsonl"
     try:
         subprocess.run([fdiff_bin, "--pid", str(p.pid), "--interval", "100ms", "--duration",
