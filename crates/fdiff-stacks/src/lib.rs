@@ -5,6 +5,8 @@
 //! Linux x86_64 only; elsewhere [`Tracer::spawn`] says it is not available.
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod bpf;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod seccomp;
 mod store;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

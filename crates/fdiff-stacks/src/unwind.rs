@@ -80,6 +80,51 @@ impl Unwinding {
         out
     }
 
+    /// Lookup addresses of a stack already copied (`stack` holds the bytes from `base` up,
+    /// `base` ≤ `sp`), innermost first: the eBPF probe's records, unwound after the fact.
+    pub fn addresses_from(
+        &mut self,
+        tgid: i32,
+        pc: u64,
+        sp: u64,
+        bp: u64,
+        base: u64,
+        stack: &[u8],
+    ) -> Vec<u64> {
+        let known = self
+            .procs
+            .get(&tgid)
+            .is_some_and(|p| p.ranges.iter().any(|r| r.contains(&pc)));
+        if !known {
+            self.procs.insert(tgid, load(tgid));
+        }
+        let Some(p) = self.procs.get(&tgid) else {
+            return vec![pc];
+        };
+        let mut read = |addr: u64| -> Result<u64, ()> {
+            let off = addr.checked_sub(base).ok_or(())? as usize;
+            let b = stack.get(off..off + 8).ok_or(())?;
+            Ok(u64::from_le_bytes(b.try_into().map_err(|_| ())?))
+        };
+        let mut it = p.unwinder.iter_frames(
+            pc,
+            UnwindRegsX86_64::new(pc, sp, bp),
+            &mut self.cache,
+            &mut read,
+        );
+        let mut out = Vec::new();
+        while let Ok(Some(f)) = it.next() {
+            out.push(f.address_for_lookup());
+            if out.len() >= MAX_FRAMES {
+                break;
+            }
+        }
+        if out.is_empty() {
+            out.push(pc);
+        }
+        out
+    }
+
     /// Names for these addresses of a stopped process (inlined frames expanded).
     pub fn symbolize(&self, tgid: i32, addrs: &[u64]) -> Stack {
         use blazesym::symbolize::{Input, Symbolized, source};

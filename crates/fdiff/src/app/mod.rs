@@ -145,12 +145,18 @@ fn watch_cmd(a: WatchArgs) -> Result<Exit, Error> {
     let mut timing = config::timing(&a.watch.timing)?;
     let analysis = config::analysis(&a.watch.analysis)?;
     let charts = crate::report::html::ChartFiles::open(&a.watch.charts)?;
-    if a.watch.stacks.is_some() {
-        // issue 12: the eBPF attach is not built yet; ptrace would stop a running service.
-        output::warn(
-            "--stacks: attaching to a running process is not available in this build (use 'fdiff run --stacks -- CMD'); watching without stacks",
-        );
-    }
+    // issue 12: the eBPF probe (ptrace would stop a running service). Loaded now, so a
+    // missing permission is said before the watch; attached at the first arm.
+    let stacks = a
+        .watch
+        .stacks
+        .and_then(|when| match fdiff_stacks::bpf::Probe::load() {
+            Ok(p) => Some((p, stacks::arming(when))),
+            Err(e) => {
+                output::warn(&format!("{e}; watching without stacks"));
+                None
+            }
+        });
     let stop = signals::Stop::install();
     unwatched::raise_fd_limit();
     let mut source = LiveSource::new(selector);
@@ -171,8 +177,28 @@ fn watch_cmd(a: WatchArgs) -> Result<Exit, Error> {
     } else {
         watch::LiveTo::beside(opts.analysis.format, opts.timing.quiet)
     };
-    let mut w = watch::watch_to(&mut source, &opts, to, &stop, || false)?;
+    let mut stacks_obs = stacks.map(|(p, arming)| {
+        stacks::StacksObserver::new(
+            stacks::Capturer::Bpf(p),
+            arming,
+            opts.analysis.track.group_by,
+        )
+    });
+    let mut w = watch::watch_to_with(
+        &mut source,
+        &opts,
+        to,
+        &stop,
+        || false,
+        stacks_obs
+            .as_mut()
+            .map(|o| o as &mut dyn fdiff_core::pipeline::Observer),
+    )?;
     w.report.unwatched = source.unwatched();
+    if let Some(o) = &stacks_obs {
+        o.stop();
+        w.report.stacks = Some(o.attribute(&w.report));
+    }
     stop.exit_on_signal();
     render_report(&w.report, opts.analysis.format, opts.verbose)?;
     charts.write(&w.report)?;

@@ -65,7 +65,7 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
     };
     let mut stacks_obs = match (&child, a.watch.stacks) {
         (Started::Traced(t), Some(when)) => Some(super::stacks::StacksObserver::new(
-            t.clone(),
+            super::stacks::Capturer::Ptrace(t.clone()),
             super::stacks::arming(when),
             opts.analysis.track.group_by,
         )),

@@ -9,6 +9,7 @@ use fdiff_core::source::{Event, Tick};
 use fdiff_core::track::group::{self, GroupBy, Listeners};
 use fdiff_core::track::stacks::{GroupStacks, StackCount, StackFrame, StacksReport};
 use fdiff_core::track::{Report, Tracker};
+use fdiff_stacks::bpf::Probe;
 use fdiff_stacks::{Arming, Store, Tracer};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
@@ -26,6 +27,36 @@ pub fn arming(when: crate::cli::StacksArg) -> Arming {
     }
 }
 
+/// What captures the stacks: the ptrace tracer of `fdiff run`, or the eBPF probe of a watch
+/// of running processes.
+#[derive(Clone)]
+pub enum Capturer {
+    /// `fdiff run --stacks`.
+    Ptrace(Tracer),
+    /// `fdiff --pid/--name … --stacks`.
+    Bpf(Probe),
+}
+
+impl Capturer {
+    fn arm(&self, tgid: i32) {
+        match self {
+            Capturer::Ptrace(t) => t.arm(tgid),
+            Capturer::Bpf(p) => {
+                if let Err(e) = p.arm(tgid) {
+                    super::output::warn(&e.to_string());
+                }
+            }
+        }
+    }
+
+    fn with_store<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
+        match self {
+            Capturer::Ptrace(t) => t.with_store(f),
+            Capturer::Bpf(p) => p.with_store(f),
+        }
+    }
+}
+
 /// One fd as of a process's last tick.
 struct Seen {
     fd: i32,
@@ -36,7 +67,7 @@ struct Seen {
 
 /// The observer: arms leaking processes and keeps their last fds.
 pub struct StacksObserver {
-    tracer: Tracer,
+    tracer: Capturer,
     arming: Arming,
     group_by: GroupBy,
     last: HashMap<i32, Vec<Seen>>,
@@ -44,12 +75,19 @@ pub struct StacksObserver {
 
 impl StacksObserver {
     /// Watch for `tracer`.
-    pub fn new(tracer: Tracer, arming: Arming, group_by: GroupBy) -> Self {
+    pub fn new(tracer: Capturer, arming: Arming, group_by: GroupBy) -> Self {
         Self {
             tracer,
             arming,
             group_by,
             last: HashMap::new(),
+        }
+    }
+
+    /// Stop capturing (the watch is over; the store stays for the report).
+    pub fn stop(&self) {
+        if let Capturer::Bpf(p) = &self.tracer {
+            p.stop();
         }
     }
 
@@ -62,9 +100,24 @@ impl StacksObserver {
 
 impl Observer for StacksObserver {
     fn tick(&mut self, tick: &Tick, tracker: &Tracker) -> fdiff_core::Result<()> {
+        // The exited first: a pid that names another process now is seen again below.
+        if let Capturer::Bpf(p) = &self.tracer {
+            for ev in &tick.events {
+                if let Event::Exited { id, .. } = ev {
+                    p.disarm(id.pid);
+                }
+            }
+        }
         for ev in &tick.events {
             let snap = match ev {
-                Event::First(s) => s,
+                Event::First(s) => {
+                    // --stacks=now on a watch: each process arms when first seen (the
+                    // probe's arm is idempotent; the tracer's `now` has armed all).
+                    if self.arming == Arming::Now {
+                        self.tracer.arm(s.pid);
+                    }
+                    s
+                }
                 Event::Update { snapshot, .. } => snapshot,
                 Event::Exited { .. } => continue,
             };
@@ -296,7 +349,7 @@ pub fn write_table(s: &StacksReport, w: &mut dyn Write) -> std::io::Result<()> {
     if s.dropped_fds + s.dropped_stacks + s.unwind_failed > 0 {
         writeln!(
             w,
-            "stacks dropped: {} opens (fd map full), {} stacks (store full), {} not unwound",
+            "stacks dropped: {} opens (fd map or ring buffer full), {} stacks (store full), {} not unwound",
             s.dropped_fds, s.dropped_stacks, s.unwind_failed
         )?;
     }
