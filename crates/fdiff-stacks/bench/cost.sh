@@ -27,6 +27,35 @@ row() {
 row "fdiff --stacks=now" $pin $bin/fdiff run --stacks=now -q -o /dev/null -- $oc
 row "fdiff --stacks (unarmed)" $pin $bin/fdiff run --stacks -q -o /dev/null -- $oc
 row "fdiff run (no stacks)" $pin $bin/fdiff run -q -o /dev/null -- $oc
+# The eBPF probe on a running process (`fdiff --pid P --stacks=now`, root only): openclose
+# waits at its gate until fdiff has armed it, then loops under the probe.
+bpf_row() {
+    local name="fdiff --pid --stacks=now"
+    if [ "$(id -u)" != 0 ]; then printf '%-22s %12s\n' "$name" "n/a (not root)"; return; fi
+    local fifo; fifo=$(mktemp -u); mkfifo "$fifo"
+    exec 7<>"$fifo"; rm -f "$fifo"
+    local out; out=$(mktemp)
+    $pin $bin/examples/openclose --hold 100 --iters "$iters" --gate <&7 >"$out" &
+    local ocpid=$!
+    until grep -q ready "$out" 2>/dev/null; do sleep 0.05; done
+    local fd_err; fd_err=$(mktemp)
+    $bin/fdiff --pid "$ocpid" --stacks=now -i 200ms -d 600s -q -f json >/dev/null 2>"$fd_err" &
+    local fpid=$!
+    sleep 1
+    echo go >&7
+    wait "$ocpid" || true
+    kill -INT "$fpid" 2>/dev/null || true
+    wait "$fpid" 2>/dev/null || true
+    exec 7>&-
+    local v; v=$(ns <"$out") || v=""
+    if [ -n "$v" ] && ! grep -q "without stacks" "$fd_err"; then
+        printf '%-22s %12.0f %8.2f\n' "$name" "$v" "$(echo "$v / $alone" | bc -l)"
+    else
+        printf '%-22s %12s %s\n' "$name" "n/a" "$(head -c 200 "$fd_err")"
+    fi
+    rm -f "$out" "$fd_err"
+}
+bpf_row
 if command -v strace >/dev/null; then
     row "strace -f -k" $pin strace -f -k -o /dev/null $oc
 else

@@ -20,6 +20,16 @@ static OBJECT: &[u8] = include_bytes!("../bpf/fdstacks.bpf.o");
 /// Ring buffer bytes (a power of two of pages): about 500 opens of 16 KiB of stack queued.
 pub const RING_BYTES: u32 = 8 << 20;
 
+/// The ring's size: [`RING_BYTES`], or `FDIFF_STACKS_RING_BYTES` (a power of two of pages;
+/// the tests make it too small to hold a record, to see drops counted).
+fn ring_bytes() -> u32 {
+    std::env::var("FDIFF_STACKS_RING_BYTES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|v| v.is_power_of_two() && *v >= 4096)
+        .unwrap_or(RING_BYTES)
+}
+
 const BPF_MAP_CREATE: i32 = 0;
 const BPF_MAP_LOOKUP_ELEM: i32 = 1;
 const BPF_MAP_UPDATE_ELEM: i32 = 2;
@@ -132,7 +142,7 @@ fn load() -> Result<(Maps, Progs), Unavailable> {
         let f = |i: usize| u32::from_ne_bytes([def[i], def[i + 1], def[i + 2], def[i + 3]]);
         let (ty, key, value, mut max) = (f(0), f(4), f(8), f(12));
         if ty == BPF_MAP_TYPE_RINGBUF {
-            max = RING_BYTES;
+            max = ring_bytes();
         }
         let mut a = Attr::new();
         a.u32(0, ty).u32(4, key).u32(8, value).u32(12, max);
@@ -311,7 +321,7 @@ impl Probe {
             stop: AtomicBool::new(false),
             bad_records: AtomicU64::new(0),
         });
-        let ring = Ring::map(&shared.maps.events, RING_BYTES as usize)
+        let ring = Ring::map(&shared.maps.events, ring_bytes() as usize)
             .map_err(|e| perm_error("ring buffer mmap", &e))?;
         let sh = shared.clone();
         std::thread::Builder::new()

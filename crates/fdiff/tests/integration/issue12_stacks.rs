@@ -11,7 +11,7 @@ const SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fdiff-stacks/testdata
 
 /// The leaker built into `dir` under a name of its own (no other test's process matches it),
 /// or None (with a message) where there is no C compiler.
-fn build(dir: &Path, tag: &str) -> Option<PathBuf> {
+pub fn build(dir: &Path, tag: &str) -> Option<PathBuf> {
     let lib = dir.join("libleak12.so");
     let exe = dir.join(format!("leak12-{tag}-{}", std::process::id()));
     let ok = Command::new("cc")
@@ -187,26 +187,4 @@ fn issue12_a_target_that_execs_while_armed_is_followed() {
         "{:#}",
         r["stacks"]
     );
-}
-
-#[test]
-fn issue12_watch_stacks_says_attach_is_not_available_and_watches_on() {
-    let o = fdiff(&[
-        "--pid",
-        &std::process::id().to_string(),
-        "--stacks",
-        "-d",
-        "300ms",
-        "-i",
-        "100ms",
-        "-q",
-    ]);
-    assert_eq!(code(&o), 0, "{}", show(&o));
-    let err = stderr_of(&o);
-    assert_eq!(
-        err.lines().filter(|l| l.contains("--stacks")).count(),
-        1,
-        "{err}"
-    );
-    assert!(err.contains("not available in this build"), "{err}");
 }

@@ -1,0 +1,221 @@
+//! Issue 12 §4: `fdiff --pid P --stacks` on a process that was started without fdiff: the
+//! eBPF probe attaches to it running. Needs root (CI is); elsewhere these skip with a message.
+
+use super::common::*;
+use super::issue12_stacks::build;
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let r = unsafe { libc::geteuid() } == 0;
+    if !r {
+        eprintln!("skipped: the eBPF probe needs root");
+    }
+    r
+}
+
+/// The C leaker started as an ordinary child (no fdiff in its ancestry).
+struct Leaker {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Leaker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(mode: &str, secs: &str) -> Option<Leaker> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = build(dir.path(), &format!("bpf-{mode}"))?;
+    let file = dir.path().join("data");
+    std::fs::write(&file, b"x").expect("write");
+    let child = Command::new(&exe)
+        .arg(&file)
+        .arg(secs)
+        .arg(mode)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the leaker");
+    Some(Leaker { child, _dir: dir })
+}
+
+/// `fdiff --pid P --stacks=now -d DUR -f json` with `env`: the report, or None (with a
+/// message) when the kernel would not take the probe.
+fn watch(pid: u32, dur: &str, env: &[(&str, &str)]) -> Option<Value> {
+    let mut cmd = fdiff_cmd(&[
+        "--pid",
+        &pid.to_string(),
+        "--stacks=now",
+        "-d",
+        dur,
+        "-i",
+        "200ms",
+        "-q",
+        "-f",
+        "json",
+    ]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fdiff");
+    let o = finish(child, RUN_LIMIT);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let err = stderr_of(&o);
+    if err.contains("watching without stacks") {
+        eprintln!("skipped: the eBPF probe is not available here: {err}");
+        return None;
+    }
+    Some(serde_json::from_slice(&o.stdout).expect("json report"))
+}
+
+fn group<'a>(r: &'a Value, kind: &str) -> &'a Value {
+    r["stacks"]["groups"]
+        .as_array()
+        .expect("stacks.groups")
+        .iter()
+        .find(|g| g["kind"] == kind)
+        .unwrap_or_else(|| panic!("no leaking {kind} group in {:#}", r["stacks"]))
+}
+
+fn functions(stack: &Value) -> Vec<String> {
+    stack["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .map(|f| f["function"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn issue12_bpf_attach_names_leaky_path_with_its_line_not_healthy_path() {
+    if !root() {
+        return;
+    }
+    let Some(l) = start("files", "20") else {
+        return;
+    };
+    let Some(r) = watch(l.child.id(), "3s", &[]) else {
+        return;
+    };
+    let g = group(&r, "file");
+    let top = &g["survivor_stacks"][0];
+    let f = functions(top);
+    assert!(f.iter().any(|x| x == "leaky_path"), "{f:?}");
+    assert!(!f.iter().any(|x| x == "healthy_path"), "{f:?}");
+    let frame = top["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .find(|x| x["function"] == "leaky_path")
+        .expect("leaky_path frame");
+    assert_eq!(frame["file"], "leak.c", "{frame}");
+    assert!(frame["line"].as_u64().is_some(), "{frame}");
+    // The healthy path is shown beside it: its opens were seen closed.
+    let closed = g["closed_stacks"].as_array().expect("closed_stacks");
+    assert!(
+        closed
+            .iter()
+            .any(|s| functions(s).iter().any(|x| x == "healthy_path")),
+        "{:#}",
+        g
+    );
+}
+
+#[test]
+fn issue12_bpf_attach_names_a_leaked_socket_and_pipe2() {
+    if !root() {
+        return;
+    }
+    for (mode, kind, func) in [
+        ("socket", "socket", "leaky_socket"),
+        ("pipe", "pipe", "leaky_pipe"),
+    ] {
+        let Some(l) = start(mode, "20") else {
+            return;
+        };
+        let Some(r) = watch(l.child.id(), "3s", &[]) else {
+            return;
+        };
+        let f = functions(&group(&r, kind)["survivor_stacks"][0]);
+        assert!(f.iter().any(|x| x == func), "{mode}: {f:?}");
+    }
+}
+
+#[test]
+fn issue12_bpf_a_full_ring_buffer_counts_drops_and_the_watch_goes_on() {
+    if !root() {
+        return;
+    }
+    let Some(l) = start("files", "20") else {
+        return;
+    };
+    // A ring of 4 pages holds no record (each is ~17 KiB): every open is a drop.
+    let Some(r) = watch(l.child.id(), "2s", &[("FDIFF_STACKS_RING_BYTES", "16384")]) else {
+        return;
+    };
+    let s = &r["stacks"];
+    assert!(s["dropped_fds"].as_u64() > Some(0), "{s:#}");
+    assert_eq!(s["captured"].as_u64(), Some(0), "{s:#}");
+}
+
+#[test]
+fn issue12_bpf_a_target_that_exits_while_armed_ends_the_watch_cleanly() {
+    if !root() {
+        return;
+    }
+    let Some(mut l) = start("files", "1") else {
+        return;
+    };
+    let Some(r) = watch(l.child.id(), "3s", &[]) else {
+        return;
+    };
+    assert!(l.child.wait().expect("wait").success());
+    // Captured while it lived; the report is whole after it exited.
+    assert!(
+        r["stacks"]["captured"].as_u64() > Some(0),
+        "{:#}",
+        r["stacks"]
+    );
+}
+
+#[test]
+fn issue12_bpf_without_privilege_says_why_in_one_line_and_watches_on() {
+    if !root() {
+        return;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipped: no setpriv to drop privileges");
+        return;
+    }
+    // fdiff as nobody, watching a process of nobody's: no CAP_BPF, no CAP_PERFMON.
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg("sh")
+        .arg("-c")
+        .arg("sleep 5 & exec \"$0\" --pid $! --stacks -d 600ms -i 200ms -q")
+        .arg(env!("CARGO_BIN_EXE_fdiff"))
+        .output()
+        .expect("setpriv");
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let err = stderr_of(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("--stacks")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("needs root or CAP_BPF+CAP_PERFMON")
+            && lines[0].contains("watching without stacks"),
+        "{err}"
+    );
+}
