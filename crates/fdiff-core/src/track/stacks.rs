@@ -45,6 +45,10 @@ pub struct GroupStacks {
     /// Why nothing was captured, when nothing was (past opens cannot be recovered).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The process's pid in each pid namespace, outermost (the host's, [`Self::pid`]) first,
+    /// when it is in a namespace of its own (a container): `NSpid` of /proc/PID/status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nspid: Option<Vec<i32>>,
 }
 
 /// A stack and how many fds it opened.

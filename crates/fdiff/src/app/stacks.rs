@@ -71,6 +71,20 @@ pub struct StacksObserver {
     arming: Arming,
     group_by: GroupBy,
     last: HashMap<i32, Vec<Seen>>,
+    /// NSpid of the processes in a pid namespace of their own, read when first seen.
+    nspid: HashMap<i32, Vec<i32>>,
+}
+
+/// `NSpid` of /proc/PID/status when it has more than the host's pid.
+fn read_nspid(pid: i32) -> Option<Vec<i32>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let v: Vec<i32> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))?
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    (v.len() > 1).then_some(v)
 }
 
 impl StacksObserver {
@@ -81,6 +95,7 @@ impl StacksObserver {
             arming,
             group_by,
             last: HashMap::new(),
+            nspid: HashMap::new(),
         }
     }
 
@@ -94,7 +109,7 @@ impl StacksObserver {
     /// The report's `stacks` section for `report`'s leaking groups.
     pub fn attribute(&self, report: &Report) -> StacksReport {
         self.tracer
-            .with_store(|store| attribute(report, store, &self.last, self.arming))
+            .with_store(|store| attribute(report, store, &self.last, &self.nspid, self.arming))
     }
 }
 
@@ -111,6 +126,9 @@ impl Observer for StacksObserver {
         for ev in &tick.events {
             let snap = match ev {
                 Event::First(s) => {
+                    if let Some(v) = read_nspid(s.pid) {
+                        self.nspid.insert(s.pid, v);
+                    }
                     // --stacks=now on a watch: each process arms when first seen (the
                     // probe's arm is idempotent; the tracer's `now` has armed all).
                     if self.arming == Arming::Now {
@@ -241,6 +259,7 @@ fn attribute(
     report: &Report,
     store: &Store,
     last: &HashMap<i32, Vec<Seen>>,
+    nspid: &HashMap<i32, Vec<i32>>,
     arming: Arming,
 ) -> StacksReport {
     let mut groups = Vec::new();
@@ -301,6 +320,7 @@ fn attribute(
             survivor_stacks: ranked(store, surv),
             closed_stacks: ranked(store, closed),
             note,
+            nspid: nspid.get(&g.pid).cloned(),
         });
     }
     StacksReport {
@@ -333,7 +353,11 @@ pub fn write_table(s: &StacksReport, w: &mut dyn Write) -> std::io::Result<()> {
     for g in &s.groups {
         writeln!(w)?;
         let key = crate::util::escape_control(&g.key);
-        writeln!(w, "stacks of pid {} {} {key}:", g.pid, g.kind.as_str())?;
+        let ns = g.nspid.as_ref().map_or(String::new(), |v| {
+            let v: Vec<String> = v.iter().map(i32::to_string).collect();
+            format!(" (NSpid {})", v.join(" "))
+        });
+        writeln!(w, "stacks of pid {}{ns} {} {key}:", g.pid, g.kind.as_str())?;
         if let Some(n) = &g.note {
             writeln!(w, "  {n}")?;
         }

@@ -219,3 +219,57 @@ fn issue12_bpf_without_privilege_says_why_in_one_line_and_watches_on() {
         "{err}"
     );
 }
+
+#[test]
+fn issue12_bpf_a_target_in_its_own_pid_namespace_is_traced_by_host_pid_and_shows_nspid() {
+    if !root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(exe) = build(dir.path(), "bpf-ns") else {
+        return;
+    };
+    let file = dir.path().join("data");
+    std::fs::write(&file, b"x").expect("write");
+    // unshare forks the leaker as pid 1 of a new pid namespace.
+    let Ok(mut ns) = Command::new("unshare")
+        .args(["--pid", "--fork"])
+        .arg(&exe)
+        .arg(&file)
+        .args(["20", "files"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        eprintln!("skipped: no unshare");
+        return;
+    };
+    let children = format!("/proc/{0}/task/{0}/children", ns.id());
+    let mut host_pid = None;
+    for _ in 0..100 {
+        host_pid = std::fs::read_to_string(&children).ok().and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u32>().ok())
+        });
+        if host_pid.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let Some(pid) = host_pid else {
+        let _ = ns.kill();
+        eprintln!("skipped: unshare --pid --fork started no child here");
+        return;
+    };
+    let r = watch(pid, "3s", &[]);
+    let _ = ns.kill();
+    let _ = ns.wait();
+    let Some(r) = r else { return };
+    let g = group(&r, "file");
+    assert_eq!(g["pid"].as_u64(), Some(u64::from(pid)), "{g:#}");
+    assert_eq!(g["nspid"][0].as_u64(), Some(u64::from(pid)), "{g:#}");
+    assert_eq!(g["nspid"][1].as_u64(), Some(1), "{g:#}");
+    let f = functions(&g["survivor_stacks"][0]);
+    assert!(f.iter().any(|x| x == "leaky_path"), "{f:?}");
+}
