@@ -195,8 +195,8 @@ pub struct WatchOptionsArgs {
     #[command(flatten)]
     pub charts: ChartArgs,
     /// The stacks that opened the leaking groups' fds (fdiff run: traced with ptrace, no root
-    /// needed). Bare: captured once a group of the process is judged leaking; =now: from the
-    /// start.
+    /// needed; a running process: an eBPF probe, root or CAP_BPF+CAP_PERFMON). Bare: captured
+    /// once a group of the process is judged leaking; =now: from the start.
     #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "leak", value_name = "WHEN")]
     pub stacks: Option<StacksArg>,
 }
