@@ -1,7 +1,7 @@
 /* fdiff's probe for `--stacks` on a running process (issue 12): raw tracepoints on
    sys_exit (the fd-creating syscalls' new fds, with the user registers and a copy of the top
-   of the user stack, for userspace to unwind with DWARF CFI) and sys_enter (close and
-   close_range, so userspace forgets the fd). Only threads of armed tgids are recorded.
+   of the user stack, for userspace to unwind with DWARF CFI), sys_enter (close and
+   close_range, so userspace forgets the fd) and sched_process_exec (new addresses). Only threads of armed tgids are recorded.
 
    x86_64 only. No vmlinux.h or libbpf headers: the few kernel layouts used are written out
    below, so the object builds with a bare `clang -target bpf`. Rebuild with
@@ -46,7 +46,7 @@ struct map_def SEC("maps") armed = {
 struct map_def SEC("maps") events = {
     .type = BPF_MAP_TYPE_RINGBUF, .max_entries = 1 << 23,
 };
-/* [0]: opens not recorded (ring full); [1]: closes not recorded. */
+/* [0]: opens not recorded (ring full); [1]: closes and execs not recorded. */
 struct map_def SEC("maps") drops = {
     .type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4, .value_size = 8, .max_entries = 2,
 };
@@ -67,6 +67,7 @@ struct map_def SEC("maps") drops = {
 
 #define KIND_OPEN 1
 #define KIND_CLOSE 2
+#define KIND_EXEC 3
 
 /* One record; the same layout is read in src/bpf.rs. */
 struct record {
@@ -209,6 +210,29 @@ int fd_enter(__u64 *ctx) {
     r->nr = (__u32)nr;
     r->fd = first;
     r->fd2 = last;
+    r->time = bpf_ktime_get_ns();
+    bpf_ringbuf_submit(r, 0);
+    return 0;
+}
+
+/* An armed process exec'd: its old addresses mean nothing now. */
+SEC("raw_tracepoint/sched_process_exec")
+int fd_exec(__u64 *ctx) {
+    (void)ctx;
+    __u64 id = bpf_get_current_pid_tgid();
+    __u32 tgid = id >> 32;
+    if (!bpf_map_lookup_elem(&armed, &tgid)) return 0;
+    struct close_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+    if (!r) {
+        count_drop(1);
+        return 0;
+    }
+    r->kind = KIND_EXEC;
+    r->tgid = tgid;
+    r->tid = (__u32)id;
+    r->nr = 59;
+    r->fd = -1;
+    r->fd2 = -1;
     r->time = bpf_ktime_get_ns();
     bpf_ringbuf_submit(r, 0);
     return 0;

@@ -43,6 +43,7 @@ const BPF_PSEUDO_MAP_FD: u8 = 1;
 // The record's layout (struct record in the C source).
 const KIND_OPEN: u32 = 1;
 const KIND_CLOSE: u32 = 2;
+const KIND_EXEC: u32 = 3;
 const HEAD: usize = 72 + PATH;
 const PATH: usize = 256;
 
@@ -106,6 +107,7 @@ struct Maps {
 struct Progs {
     exit: OwnedFd,
     enter: OwnedFd,
+    exec: OwnedFd,
 }
 
 fn perm_error(what: &str, e: &std::io::Error) -> Unavailable {
@@ -239,6 +241,7 @@ fn load() -> Result<(Maps, Progs), Unavailable> {
     let p = Progs {
         exit: take_prog("sys_exit")?,
         enter: take_prog("sys_enter")?,
+        exec: take_prog("sched_process_exec")?,
     };
     Ok((maps, p))
 }
@@ -346,8 +349,11 @@ impl Probe {
                 .map_err(|e| perm_error("attach sys_exit", &e))?;
             let enter = attach(c"sys_enter", &self.shared.progs.enter)
                 .map_err(|e| perm_error("attach sys_enter", &e))?;
+            let exec = attach(c"sched_process_exec", &self.shared.progs.exec)
+                .map_err(|e| perm_error("attach sched_process_exec", &e))?;
             links.push(exit);
             links.push(enter);
+            links.push(exec);
         }
         Ok(())
     }
@@ -579,6 +585,14 @@ fn handle(rec: &[u8], sh: &Shared, unwinding: &mut Unwinding, offset: f64) {
                 *s.closed.entry((tgid, o.stack, o.target)).or_insert(0) += 1;
             }
         }
+        return;
+    }
+    if kind == KIND_EXEC {
+        unwinding.forget(tgid);
+        sh.store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget_addresses(tgid);
         return;
     }
     if kind != KIND_OPEN || rec.len() < HEAD {

@@ -187,6 +187,23 @@ fn issue12_bpf_a_target_that_exits_while_armed_ends_the_watch_cleanly() {
 }
 
 #[test]
+fn issue12_bpf_a_target_that_execs_while_armed_keeps_its_stacks_and_the_watch_ends_cleanly() {
+    if !root() {
+        return;
+    }
+    // Leaks for 2 s, then execs /bin/true (which exits at once).
+    let Some(mut l) = start("exec", "2") else {
+        return;
+    };
+    let Some(r) = watch(l.child.id(), "3s", &[]) else {
+        return;
+    };
+    assert!(l.child.wait().expect("wait").success());
+    let f = functions(&group(&r, "file")["survivor_stacks"][0]);
+    assert!(f.iter().any(|x| x == "leaky_path"), "{f:?}");
+}
+
+#[test]
 fn issue12_bpf_without_privilege_says_why_in_one_line_and_watches_on() {
     if !root() {
         return;
