@@ -546,6 +546,9 @@ fn mono_to_unix() -> f64 {
     unix - mono
 }
 
+/// How often the ring is drained when the probe does not wake the reader.
+const POLL_MS: i32 = 10;
+
 fn drain(mut ring: Ring, sh: &Shared) {
     let mut unwinding = Unwinding::default();
     let offset = mono_to_unix();
@@ -555,8 +558,10 @@ fn drain(mut ring: Ring, sh: &Shared) {
             events: libc::POLLIN,
             revents: 0,
         };
+        // The probe wakes us only when the ring is a quarter full (a wakeup per record would
+        // cost the traced thread more than the record): otherwise every POLL_MS.
         // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, 100) };
+        unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
         ring.consume(|rec| handle(rec, sh, &mut unwinding, offset));
     }
 }
