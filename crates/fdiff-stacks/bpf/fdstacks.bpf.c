@@ -75,7 +75,7 @@ struct map_def SEC("maps") drops = {
 #define REG_SP 152
 
 /* The bytes of user stack copied above sp: the unwinder stops where the copy ends. */
-#define STACK_BYTES 16384
+#define STACK_BYTES 8192
 #define PAGE 4096
 #define PATH_BYTES 256
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 /// The probe, built by scripts/build-bpf.sh from bpf/fdstacks.bpf.c.
 static OBJECT: &[u8] = include_bytes!("../bpf/fdstacks.bpf.o");
 
-/// Ring buffer bytes (a power of two of pages): about 500 opens of 16 KiB of stack queued.
+/// Ring buffer bytes (a power of two of pages): about 1,000 opens of 8 KiB of stack queued.
 pub const RING_BYTES: u32 = 8 << 20;
 
 /// The ring's size: [`RING_BYTES`], or `FDIFF_STACKS_RING_BYTES` (a power of two of pages;
@@ -300,6 +300,9 @@ struct Shared {
     links: Mutex<Vec<OwnedFd>>,
     armed: Mutex<HashSet<i32>>,
     stop: AtomicBool,
+    /// The draining thread has flushed and ended.
+    done: Mutex<bool>,
+    done_cv: std::sync::Condvar,
     /// Opens the ring buffer held but userspace could not use (short record).
     bad_records: AtomicU64,
 }
@@ -322,6 +325,8 @@ impl Probe {
             links: Mutex::new(Vec::new()),
             armed: Mutex::new(HashSet::new()),
             stop: AtomicBool::new(false),
+            done: Mutex::new(false),
+            done_cv: std::sync::Condvar::new(),
             bad_records: AtomicU64::new(0),
         });
         let ring = Ring::map(&shared.maps.events, ring_bytes() as usize)
@@ -375,7 +380,8 @@ impl Probe {
             .contains(&tgid)
     }
 
-    /// Detach and stop the draining thread (also when the last clone is dropped).
+    /// Detach, and wait (a few seconds at most) for the draining thread to unwind what it
+    /// still holds, so the store is whole for the report.
     pub fn stop(&self) {
         self.shared
             .links
@@ -383,6 +389,11 @@ impl Probe {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         self.shared.stop.store(true, Ordering::Release);
+        let done = self.shared.done.lock().unwrap_or_else(|e| e.into_inner());
+        let _ =
+            self.shared
+                .done_cv
+                .wait_timeout_while(done, std::time::Duration::from_secs(5), |d| !*d);
     }
 
     /// Run `f` on the store, with the kernel's drop counters added in.
@@ -548,11 +559,38 @@ fn mono_to_unix() -> f64 {
 
 /// How often the ring is drained when the probe does not wake the reader.
 const POLL_MS: i32 = 10;
+/// An open is unwound once its fd has stayed open this long: most fds of a busy healthy path
+/// are closed sooner, and unwinding each would cost a core as much as the traced loop.
+const DEFER: std::time::Duration = std::time::Duration::from_millis(50);
+/// Opens held back at most (each holds its stack copy, ~8.3 KiB: 4.2 MiB in all): past it,
+/// unwound at once.
+const MAX_PENDING: usize = 512;
+/// Of the opens closed before [`DEFER`], at most this many a second are unwound anyway, so the
+/// healthy path still shows beside the leaking one (its count is then a sample).
+const CLOSED_PER_SEC: u32 = 200;
+
+/// The draining thread's state.
+struct Drainer<'a> {
+    sh: &'a Shared,
+    unwinding: Unwinding,
+    offset: f64,
+    /// (tgid, fd) → its open record, not unwound yet.
+    pending: std::collections::HashMap<(i32, i32), (std::time::Instant, Vec<u8>)>,
+    budget: u32,
+    budget_at: std::time::Instant,
+}
 
 fn drain(mut ring: Ring, sh: &Shared) {
-    let mut unwinding = Unwinding::default();
-    let offset = mono_to_unix();
-    while !sh.stop.load(Ordering::Acquire) {
+    let mut d = Drainer {
+        sh,
+        unwinding: Unwinding::default(),
+        offset: mono_to_unix(),
+        pending: std::collections::HashMap::new(),
+        budget: CLOSED_PER_SEC,
+        budget_at: std::time::Instant::now(),
+    };
+    loop {
+        let stopping = sh.stop.load(Ordering::Acquire);
         let mut pfd = libc::pollfd {
             fd: ring.fd,
             events: libc::POLLIN,
@@ -560,24 +598,85 @@ fn drain(mut ring: Ring, sh: &Shared) {
         };
         // The probe wakes us only when the ring is a quarter full (a wakeup per record would
         // cost the traced thread more than the record): otherwise every POLL_MS.
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
-        ring.consume(|rec| handle(rec, sh, &mut unwinding, offset));
+        if !stopping {
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
+        }
+        ring.consume(|rec| d.record(rec));
+        d.due(stopping);
+        if stopping {
+            break;
+        }
     }
+    *sh.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    sh.done_cv.notify_all();
 }
 
-fn handle(rec: &[u8], sh: &Shared, unwinding: &mut Unwinding, offset: f64) {
-    let kind = u32_at(rec, 0);
-    let tgid = u32_at(rec, 4) as i32;
-    let tid = u32_at(rec, 8) as i32;
-    let fd = u64_at(rec, 16) as i64;
-    let fd2 = u64_at(rec, 24) as i64;
-    let time = u64_at(rec, 32) as f64 * 1e-9 + offset;
-    if kind == KIND_CLOSE {
-        let mut s = sh.store.lock().unwrap_or_else(|e| e.into_inner());
-        let (lo, hi) = (fd, fd2.max(fd));
-        let gone: Vec<(i32, i32)> = if hi - lo < 64 {
+impl Drainer<'_> {
+    fn record(&mut self, rec: &[u8]) {
+        let kind = u32_at(rec, 0);
+        let tgid = u32_at(rec, 4) as i32;
+        let fd = u64_at(rec, 16) as i64;
+        let fd2 = u64_at(rec, 24) as i64;
+        match kind {
+            KIND_CLOSE => self.close(tgid, fd, fd2.max(fd)),
+            KIND_EXEC => {
+                // Unwound against the old image's modules while they are still cached.
+                let keys: Vec<_> = self
+                    .pending
+                    .keys()
+                    .filter(|k| k.0 == tgid)
+                    .copied()
+                    .collect();
+                for k in keys {
+                    if let Some((_, r)) = self.pending.remove(&k) {
+                        self.open(&r);
+                    }
+                }
+                self.unwinding.forget(tgid);
+                self.sh
+                    .store
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .forget_addresses(tgid);
+            }
+            KIND_OPEN if rec.len() >= HEAD => {
+                // pipe/socketpair (two fds) and a full queue: now.
+                if fd2 >= 0 || fd < 0 || self.pending.len() >= MAX_PENDING {
+                    self.open(rec);
+                } else if let Some((_, old)) = self
+                    .pending
+                    .insert((tgid, fd as i32), (std::time::Instant::now(), rec.to_vec()))
+                {
+                    // The number came back without a close seen (a lost close record, or
+                    // dup2 over it): the old open was closed.
+                    self.closed_sample(&old, tgid, fd);
+                }
+            }
+            _ => {
+                self.sh.bad_records.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn close(&mut self, tgid: i32, lo: i64, hi: i64) {
+        let keys: Vec<(i32, i32)> = if hi - lo < 64 {
             (lo..=hi).map(|f| (tgid, f as i32)).collect()
+        } else {
+            self.pending
+                .keys()
+                .filter(|(t, f)| *t == tgid && (lo..=hi).contains(&i64::from(*f)))
+                .copied()
+                .collect()
+        };
+        for k in &keys {
+            if let Some((_, r)) = self.pending.remove(k) {
+                self.closed_sample(&r, tgid, i64::from(k.1));
+            }
+        }
+        let mut s = self.sh.store.lock().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<(i32, i32)> = if hi - lo < 64 {
+            keys
         } else {
             s.open
                 .keys()
@@ -590,63 +689,99 @@ fn handle(rec: &[u8], sh: &Shared, unwinding: &mut Unwinding, offset: f64) {
                 *s.closed.entry((tgid, o.stack, o.target)).or_insert(0) += 1;
             }
         }
-        return;
     }
-    if kind == KIND_EXEC {
-        unwinding.forget(tgid);
-        sh.store
+
+    /// An open closed before it was unwound: unwound within the budget, and counted closed.
+    fn closed_sample(&mut self, rec: &[u8], tgid: i32, fd: i64) {
+        let now = std::time::Instant::now();
+        if now.duration_since(self.budget_at) >= std::time::Duration::from_secs(1) {
+            self.budget = CLOSED_PER_SEC;
+            self.budget_at = now;
+        }
+        if self.budget == 0 {
+            return;
+        }
+        self.budget -= 1;
+        self.open(rec);
+        let mut s = self.sh.store.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(o) = s.open.remove(&(tgid, fd as i32)) {
+            *s.closed.entry((tgid, o.stack, o.target)).or_insert(0) += 1;
+        }
+    }
+
+    /// Unwind the opens held long enough (all of them when `all`).
+    fn due(&mut self, all: bool) {
+        let now = std::time::Instant::now();
+        let keys: Vec<(i32, i32)> = self
+            .pending
+            .iter()
+            .filter(|(_, (at, _))| all || now.duration_since(*at) >= DEFER)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some((_, r)) = self.pending.remove(&k) {
+                self.open(&r);
+            }
+        }
+    }
+
+    /// Unwind and store one open record.
+    fn open(&mut self, rec: &[u8]) {
+        let sh = self.sh;
+        let tgid = u32_at(rec, 4) as i32;
+        let tid = u32_at(rec, 8) as i32;
+        let nr = u32_at(rec, 12);
+        let fd = u64_at(rec, 16) as i64;
+        let fd2 = u64_at(rec, 24) as i64;
+        let time = u64_at(rec, 32) as f64 * 1e-9 + self.offset;
+        let (ip, sp, bp) = (u64_at(rec, 40), u64_at(rec, 48), u64_at(rec, 56));
+        let len = (u64_at(rec, 64) as usize).min(rec.len().saturating_sub(HEAD));
+        let Some(stack) = rec.get(HEAD..HEAD + len) else {
+            return;
+        };
+        let path = rec.get(72..72 + PATH).unwrap_or(&[]);
+        let path = String::from_utf8_lossy(&path[..path.iter().position(|&b| b == 0).unwrap_or(0)]);
+        let raw = self
+            .unwinding
+            .addresses_from(tgid, ip, sp, bp, sp & !4095, stack);
+        let known = sh
+            .store
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .forget_addresses(tgid);
-        return;
-    }
-    if kind != KIND_OPEN || rec.len() < HEAD {
-        sh.bad_records.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    let (ip, sp, bp) = (u64_at(rec, 40), u64_at(rec, 48), u64_at(rec, 56));
-    let len = (u64_at(rec, 64) as usize).min(rec.len() - HEAD);
-    let stack = &rec[HEAD..HEAD + len];
-    let path = &rec[72..72 + PATH];
-    let path = String::from_utf8_lossy(&path[..path.iter().position(|&b| b == 0).unwrap_or(0)]);
-    let nr = u32_at(rec, 12);
-    let raw = unwinding.addresses_from(tgid, ip, sp, bp, sp & !4095, stack);
-    let known = sh
-        .store
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .id_of(tgid, &raw);
-    let id = match known {
-        Some(id) => Some(id),
-        None => {
-            // The process runs on: symbolized against its maps of now, once per distinct
-            // stack.
-            let st = unwinding.symbolize(tgid, &raw);
-            sh.store
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .add(tgid, raw, st)
+            .id_of(tgid, &raw);
+        let id = match known {
+            Some(id) => Some(id),
+            None => {
+                // The process runs on: symbolized against its maps of now, once per distinct
+                // stack.
+                let st = self.unwinding.symbolize(tgid, &raw);
+                sh.store
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(tgid, raw, st)
+            }
+        };
+        let Some(id) = id else { return };
+        for f in [fd, fd2] {
+            if f < 0 {
+                continue;
+            }
+            // A closed fd's close record has been seen (it is not pending any more); an open
+            // one's link is its target.
+            let target = std::fs::read_link(format!("/proc/{tgid}/fd/{f}"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| gone_target(nr, &path, tgid));
+            sh.store.lock().unwrap_or_else(|e| e.into_inner()).opened(
+                tgid,
+                f as i32,
+                Opened {
+                    stack: id,
+                    tid,
+                    time,
+                    target,
+                },
+            );
         }
-    };
-    let Some(id) = id else { return };
-    for f in [fd, fd2] {
-        if f < 0 {
-            continue;
-        }
-        // Read now: the fd may be closed by the time; its close record follows this one.
-        let target = std::fs::read_link(format!("/proc/{tgid}/fd/{f}"))
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| gone_target(nr, &path, tgid));
-        sh.store.lock().unwrap_or_else(|e| e.into_inner()).opened(
-            tgid,
-            f as i32,
-            Opened {
-                stack: id,
-                tid,
-                time,
-                target,
-            },
-        );
     }
 }
 

@@ -157,8 +157,8 @@ fn issue12_bpf_a_full_ring_buffer_counts_drops_and_the_watch_goes_on() {
     let Some(l) = start("files", "20") else {
         return;
     };
-    // A ring of 4 pages holds no record (each is ~17 KiB): every open is a drop.
-    let Some(r) = watch(l.child.id(), "2s", &[("FDIFF_STACKS_RING_BYTES", "16384")]) else {
+    // A ring of 2 pages holds no open record (each is ~8.3 KiB): every open is a drop.
+    let Some(r) = watch(l.child.id(), "2s", &[("FDIFF_STACKS_RING_BYTES", "8192")]) else {
         return;
     };
     let s = &r["stacks"];
