@@ -688,6 +688,7 @@ fn issue12_snapshot_html_page_lists_the_leaking_groups_stacks() {
                 ..opened_by("\u{1b}[31mhealthy_path<b>")
             }],
             note: None,
+            nspid: None,
         }],
         captured: 40,
         dropped_fds: 0,
