@@ -46,10 +46,15 @@ fn start(mode: &str, secs: &str) -> Option<Leaker> {
 /// `fdiff --pid P --stacks=now -d DUR -f json` with `env`: the report, or None (with a
 /// message) when the kernel would not take the probe.
 fn watch(pid: u32, dur: &str, env: &[(&str, &str)]) -> Option<Value> {
+    watch_when(pid, "now", dur, env)
+}
+
+/// [`watch`] with `--stacks=WHEN`.
+fn watch_when(pid: u32, when: &str, dur: &str, env: &[(&str, &str)]) -> Option<Value> {
     let mut cmd = fdiff_cmd(&[
         "--pid",
         &pid.to_string(),
-        "--stacks=now",
+        &format!("--stacks={when}"),
         "-d",
         dur,
         "-i",
@@ -289,4 +294,58 @@ fn issue12_bpf_a_target_in_its_own_pid_namespace_is_traced_by_host_pid_and_shows
     assert_eq!(g["nspid"][1].as_u64(), Some(1), "{g:#}");
     let f = functions(&g["survivor_stacks"][0]);
     assert!(f.iter().any(|x| x == "leaky_path"), "{f:?}");
+}
+
+#[test]
+fn issue12_bpf_a_thread_s_open_is_its_own_stack() {
+    if !root() {
+        return;
+    }
+    let Some(l) = start("thread", "20") else {
+        return;
+    };
+    let Some(r) = watch(l.child.id(), "3s", &[]) else {
+        return;
+    };
+    let g = group(&r, "file");
+    let top = &g["survivor_stacks"][0];
+    let f = functions(top);
+    assert!(f.iter().any(|n| n == "thread_main"), "top stack {f:?}");
+    assert!(
+        !f.iter().any(|n| n == "main"),
+        "the main thread's stack: {f:?}"
+    );
+    let pid = g["pid"].as_i64();
+    let tids = top["tids"].as_array().expect("tids");
+    assert!(
+        !tids.is_empty() && tids.iter().all(|t| t.as_i64() != pid),
+        "tids {tids:?}"
+    );
+}
+
+#[test]
+fn issue12_bpf_default_arming_attaches_at_the_leak_verdict() {
+    if !root() {
+        return;
+    }
+    let Some(l) = start("files", "30") else {
+        return;
+    };
+    let Some(r) = watch_when(l.child.id(), "leak", "8s", &[]) else {
+        return;
+    };
+    assert_eq!(r["stacks"]["arming"], "leak");
+    let g = group(&r, "file");
+    // Armed late: the leak's first half second at least (25 fds; a verdict takes several
+    // ticks of growth) has no stack, and the survivors that do are leaky_path's.
+    let (surv, cap) = (
+        g["survivors"].as_u64().unwrap_or(0),
+        g["captured"].as_u64().unwrap_or(0),
+    );
+    assert!(
+        cap > 0 && cap + 25 < surv,
+        "survivors {surv} captured {cap}"
+    );
+    let f = functions(&g["survivor_stacks"][0]);
+    assert!(f.iter().any(|n| n == "leaky_path"), "top stack {f:?}");
 }
