@@ -231,6 +231,13 @@ fn issue12_bpf_without_privilege_says_why_in_one_line_and_watches_on() {
         .arg(env!("CARGO_BIN_EXE_fdiff"))
         .output()
         .expect("setpriv");
+    if matches!(code(&o), 126 | 127) {
+        eprintln!(
+            "skipped: nobody cannot run the fdiff binary here: {}",
+            show(&o)
+        );
+        return;
+    }
     assert_eq!(code(&o), 0, "{}", show(&o));
     let err = stderr_of(&o);
     let lines: Vec<&str> = err.lines().filter(|l| l.contains("--stacks")).collect();
