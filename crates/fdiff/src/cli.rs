@@ -285,6 +285,11 @@ pub struct DemoArgs {
     pub format: FormatArg,
     #[command(flatten)]
     pub charts: ChartArgs,
+    /// Also show which code opened the leaking fds (the eBPF probe on the running demo
+    /// program: root or CAP_BPF+CAP_PERFMON; without them the demo says so and goes on).
+    /// Bare: captured once a group is judged leaking; =now: from the start.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "leak", value_name = "WHEN")]
+    pub stacks: Option<StacksArg>,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,17 @@ pub fn run(a: DemoArgs) -> Result<Exit, Error> {
             .map_err(|e| Error::io("start the demo program", &e))?,
     ));
     let pid = wait_ready(&mut child)?;
+    // The demo program already runs: its stacks come from the eBPF probe, as for any running
+    // process (`fdiff --pid P --stacks`).
+    let stacks = a
+        .stacks
+        .and_then(|when| match fdiff_stacks::bpf::Probe::load() {
+            Ok(p) => Some((p, super::stacks::arming(when))),
+            Err(e) => {
+                super::output::warn(&format!("{e}; the demo goes on without stacks"));
+                None
+            }
+        });
     let stop = Stop::install();
     let say = |s: &str| {
         if !a.quiet {
@@ -92,7 +103,28 @@ pub fn run(a: DemoArgs) -> Result<Exit, Error> {
     } else {
         watch::LiveTo::beside(format, a.quiet)
     };
-    let report = watch::watch_to(&mut source, &opts, to, &stop, || false)?.report;
+    let mut stacks_obs = stacks.map(|(p, arming)| {
+        super::stacks::StacksObserver::new(
+            super::stacks::Capturer::Bpf(p),
+            arming,
+            opts.analysis.track.group_by,
+        )
+    });
+    let mut report = watch::watch_to_with(
+        &mut source,
+        &opts,
+        to,
+        &stop,
+        || false,
+        stacks_obs
+            .as_mut()
+            .map(|o| o as &mut dyn fdiff_core::pipeline::Observer),
+    )?
+    .report;
+    if let Some(o) = &stacks_obs {
+        o.stop();
+        report.stacks = Some(o.attribute(&report));
+    }
     drop(child);
     stop.exit_on_signal();
     let ex = report_renderer(format, output::stdout_color(), false);
@@ -102,7 +134,13 @@ pub fn run(a: DemoArgs) -> Result<Exit, Error> {
         if format == Format::Table {
             writeln!(w)?;
         }
-        ex.report(&report, &mut w)
+        ex.report(&report, &mut w)?;
+        if format == Format::Table
+            && let Some(s) = &report.stacks
+        {
+            super::stacks::write_table(s, &mut w)?;
+        }
+        Ok(())
     })();
     res.map_err(|e| output::write_err(e, "stdout"))?;
     charts.write(&report)?;

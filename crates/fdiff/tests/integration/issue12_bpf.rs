@@ -356,3 +356,57 @@ fn issue12_bpf_default_arming_attaches_at_the_leak_verdict() {
     let f = functions(&g["survivor_stacks"][0]);
     assert!(f.iter().any(|n| n == "leaky_path"), "top stack {f:?}");
 }
+
+/// `fdiff demo --stacks`: the demo program's leaking files are traced to the code that opens
+/// them. (The test binary is a debug build, whose big frames can outgrow the probe's 8 KiB
+/// stack copy before `demo_child`'s own frames: Rust's `File::open` path is what is sure.)
+#[test]
+fn issue12_bpf_demo_names_the_demo_programs_opener() {
+    if !root() {
+        return;
+    }
+    let o = finish(
+        fdiff_cmd(&[
+            "demo",
+            "--stacks=now",
+            "--duration",
+            "3s",
+            "--interval",
+            "250ms",
+            "--quiet",
+            "--format",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn fdiff demo"),
+        RUN_LIMIT,
+    );
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    if stderr_of(&o).contains("without stacks") {
+        eprintln!(
+            "skipped: the eBPF probe is not available here: {}",
+            stderr_of(&o)
+        );
+        return;
+    }
+    let r: Value = serde_json::from_slice(&o.stdout).expect("json report");
+    let g = r["stacks"]["groups"]
+        .as_array()
+        .expect("stacks.groups")
+        .iter()
+        .find(|g| g["key"].as_str().is_some_and(|k| k.contains("upload-")))
+        .unwrap_or_else(|| panic!("no upload group in {:#}", r["stacks"]));
+    let top = &g["survivor_stacks"][0];
+    let f = functions(top);
+    assert!(
+        f.iter().any(|x| x.contains("File>::open")) || f.iter().any(|x| x.contains("demo_child")),
+        "the demo program's opener is missing: {f:?}"
+    );
+    assert_eq!(
+        f.first().map(String::as_str),
+        Some("__libc_open64"),
+        "{f:?}"
+    );
+}
