@@ -32,6 +32,9 @@ pub struct Frame {
     /// The function was inlined into the next frame.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub inlined: bool,
+    /// A Python frame (function is the code object's qualified name, file its co_filename).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub python: bool,
 }
 
 impl std::fmt::Display for Frame {
@@ -50,6 +53,9 @@ impl std::fmt::Display for Frame {
         }
         if let Some(m) = &self.module {
             write!(f, " [{m}]")?;
+        }
+        if self.python {
+            write!(f, " [python]")?;
         }
         Ok(())
     }
@@ -102,6 +108,8 @@ pub struct Store {
     pub captured: u64,
     /// What was dropped.
     pub drops: Drops,
+    /// What the report should say once (an interpreter whose frames cannot be read).
+    pub notes: Vec<String>,
 }
 
 impl Store {

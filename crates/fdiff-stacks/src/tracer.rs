@@ -3,6 +3,7 @@
 //! exit status to the rest of fdiff.
 
 use crate::Arming;
+use crate::python::Python;
 use crate::store::{Opened, Store};
 use crate::unwind::{Unwinding, read_mem};
 use std::collections::{HashMap, HashSet};
@@ -132,6 +133,7 @@ fn serve(root: i32, sh: &Shared) {
         | libc::PTRACE_O_TRACEEXEC;
     let mut tids: HashMap<i32, (i32, TidState)> = HashMap::new();
     let mut unwinding = Unwinding::default();
+    let mut python = Python::default();
     let mut first = true;
     loop {
         let mut status = 0;
@@ -147,6 +149,7 @@ fn serve(root: i32, sh: &Shared) {
             if let Some((tgid, _)) = tids.remove(&tid) {
                 if tgid == tid {
                     unwinding.forget(tgid);
+                    python.forget(tgid);
                 }
             }
             if tid == root {
@@ -194,7 +197,7 @@ fn serve(root: i32, sh: &Shared) {
         if sig == (libc::SIGTRAP | 0x80) {
             if entry.1 == TidState::AwaitExit {
                 entry.1 = TidState::Running;
-                capture(tgid, tid, sh, &mut unwinding);
+                capture(tgid, tid, sh, &mut unwinding, &mut python);
             }
             ptrace(libc::PTRACE_CONT, tid, 0, 0);
             continue;
@@ -205,6 +208,7 @@ fn serve(root: i32, sh: &Shared) {
                 // the old thread-group leader's now.
                 entry.0 = tgid_of(tid);
                 unwinding.forget(tgid);
+                python.forget(tgid);
                 sh.store
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -232,7 +236,7 @@ fn serve(root: i32, sh: &Shared) {
 }
 
 /// Capture at the exit of an fd syscall of `tid`.
-fn capture(tgid: i32, tid: i32, sh: &Shared, unwinding: &mut Unwinding) {
+fn capture(tgid: i32, tid: i32, sh: &Shared, unwinding: &mut Unwinding, python: &mut Python) {
     let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
     let mut iov = libc::iovec {
         iov_base: (&mut regs as *mut libc::user_regs_struct).cast(),
@@ -276,7 +280,26 @@ fn capture(tgid: i32, tid: i32, sh: &Shared, unwinding: &mut Unwinding) {
         } else {
             vec![ret as i32]
         };
-    let raw = unwinding.addresses(tgid, tid, &regs);
+    let native = unwinding.addresses(tgid, tid, &regs);
+    // The Python frames are part of the key: the leaking and the healthy Python function call
+    // open() through the same native frames.
+    let py = python.walk(tgid, tid);
+    let mut raw = native.clone();
+    if !py.is_empty() {
+        raw.push(u64::MAX);
+        for f in &py {
+            raw.push(f.code);
+            raw.push((f.instr as u64) ^ (u64::from(f.entry) << 63));
+        }
+    }
+    if !python.notes.is_empty() {
+        let mut st = sh.store.lock().unwrap_or_else(|e| e.into_inner());
+        for n in python.notes.drain(..) {
+            if !st.notes.contains(&n) {
+                st.notes.push(n);
+            }
+        }
+    }
     let known = sh
         .store
         .lock()
@@ -287,7 +310,11 @@ fn capture(tgid: i32, tid: i32, sh: &Shared, unwinding: &mut Unwinding) {
         None => {
             // Symbolized now, while the process is stopped and its maps are the ones the
             // addresses belong to; once per distinct stack.
-            let stack = unwinding.symbolize(tgid, &raw);
+            let mut stack = unwinding.symbolize(tgid, &native);
+            if !py.is_empty() {
+                let named = python.name(tgid, tid, &py);
+                stack.frames = crate::python::interleave(std::mem::take(&mut stack.frames), named);
+            }
             sh.store
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

@@ -164,6 +164,7 @@ impl Unwinding {
                             line: loc.as_ref().and_then(|c| c.1),
                             module: module.clone(),
                             inlined: true,
+                            python: false,
                         });
                         loc = l;
                     }
@@ -175,6 +176,7 @@ impl Unwinding {
                         line: loc.as_ref().and_then(|c| c.1),
                         module,
                         inlined: false,
+                        python: false,
                     });
                 }
                 _ => frames.push(Frame {
@@ -184,6 +186,7 @@ impl Unwinding {
                     line: None,
                     module: None,
                     inlined: false,
+                    python: false,
                 }),
             }
         }

@@ -22,6 +22,10 @@ pub struct StacksReport {
     pub unwind_failed: u64,
     /// Bytes the tracer's maps held at the end (fd map, stacks, address index).
     pub bytes: u64,
+    /// What could not be captured as asked, once each (an interpreter whose frames cannot be
+    /// read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The stacks of one leaking group.
@@ -83,6 +87,9 @@ pub struct StackFrame {
     /// Inlined into the next frame.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub inlined: bool,
+    /// A Python frame: `function` is the code's qualified name, `file` its co_filename.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub python: bool,
 }
 
 impl std::fmt::Display for StackFrame {
@@ -100,6 +107,9 @@ impl std::fmt::Display for StackFrame {
         }
         if let Some(m) = &self.module {
             write!(f, " [{m}]")?;
+        }
+        if self.python {
+            write!(f, " [python]")?;
         }
         Ok(())
     }

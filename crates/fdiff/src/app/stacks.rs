@@ -210,6 +210,7 @@ fn frames(store: &Store, id: u32) -> Vec<StackFrame> {
                     line: f.line,
                     module: f.module.clone(),
                     inlined: f.inlined,
+                    python: f.python,
                 })
                 .collect()
         })
@@ -226,16 +227,20 @@ fn ranked(store: &Store, counts: BTreeMap<u32, (u64, Vec<i32>)>) -> Vec<StackCou
         })
         .collect();
     // Stacks that differ only in offsets (an unrolled loop calling from two places on one
-    // line) are one stack to a reader.
+    // line), or, with Python frames, only in CPython's own frames (the eval loop's call path
+    // changes as it specializes), are one stack to a reader.
+    let key = |s: &StackCount| -> Vec<(String, Option<String>, Option<u32>)> {
+        let has_python = s.frames.iter().any(|f| f.python);
+        s.frames
+            .iter()
+            .filter(|f| !(has_python && interpreter_frame(f)))
+            .map(|f| (f.function.clone(), f.file.clone(), f.line))
+            .collect()
+    };
     let mut merged: Vec<StackCount> = Vec::new();
     for s in v {
-        let same = |a: &StackCount| {
-            a.frames.len() == s.frames.len()
-                && a.frames
-                    .iter()
-                    .zip(&s.frames)
-                    .all(|(x, y)| x.function == y.function && x.file == y.file && x.line == y.line)
-        };
+        let k = key(&s);
+        let same = |a: &StackCount| key(a) == k;
         match merged.iter_mut().find(|m| same(m)) {
             Some(m) => {
                 m.count += s.count;
@@ -335,6 +340,7 @@ fn attribute(
         dropped_stacks: store.drops.stacks,
         unwind_failed: store.drops.unwind_failed,
         bytes: store.bytes() as u64,
+        notes: store.notes.clone(),
     }
 }
 
@@ -370,6 +376,9 @@ pub fn write_table(s: &StacksReport, w: &mut dyn Write) -> std::io::Result<()> {
             write_frames(st, w)?;
         }
     }
+    for n in &s.notes {
+        writeln!(w, "stacks: {}", crate::util::escape_control(n))?;
+    }
     if s.dropped_fds + s.dropped_stacks + s.unwind_failed > 0 {
         writeln!(
             w,
@@ -380,12 +389,31 @@ pub fn write_table(s: &StacksReport, w: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether a native frame is CPython's own (its eval loop and call machinery): with Python
+/// frames in the stack, those say where the interpreter was, so the table leaves these out.
+fn interpreter_frame(f: &StackFrame) -> bool {
+    !f.python
+        && f.module
+            .as_deref()
+            .is_some_and(|m| m.starts_with("libpython") || m.starts_with("python"))
+}
+
 fn write_frames(st: &StackCount, w: &mut dyn Write) -> std::io::Result<()> {
-    for f in st.frames.iter().take(SHOWN_FRAMES) {
+    let has_python = st.frames.iter().any(|f| f.python);
+    let shown: Vec<&StackFrame> = st
+        .frames
+        .iter()
+        .filter(|f| !(has_python && interpreter_frame(f)))
+        .collect();
+    for f in shown.iter().take(SHOWN_FRAMES) {
         writeln!(w, "      {}", crate::util::escape_control(&f.to_string()))?;
     }
-    if st.frames.len() > SHOWN_FRAMES {
-        writeln!(w, "      … {} more", st.frames.len() - SHOWN_FRAMES)?;
+    if shown.len() > SHOWN_FRAMES {
+        writeln!(w, "      … {} more", shown.len() - SHOWN_FRAMES)?;
+    }
+    let hidden = st.frames.len() - shown.len();
+    if hidden > 0 {
+        writeln!(w, "      ({hidden} CPython interpreter frames left out; the JSON has them)")?;
     }
     Ok(())
 }
