@@ -8,6 +8,7 @@ mod issue10_source;
 mod issue11_html;
 mod issue11_tui;
 mod issue12_bpf;
+mod issue12_pyframes;
 mod issue12_stacks;
 mod issue13_serve;
 mod issue14_packaging;
