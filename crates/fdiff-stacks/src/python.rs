@@ -85,6 +85,9 @@ const PY311: Offsets = Offsets {
 pub struct RawPyFrame {
     /// The code object's address.
     pub code: u64,
+    /// Its name, file and table objects' addresses mixed: a code object freed and another
+    /// made at its address (module code is freed after the import) is told apart.
+    pub ident: u64,
     /// Byte offset of the instruction executing (-1 before the first).
     pub instr: i64,
     /// The first frame of one C call of the eval loop (`_PyEval_EvalFrameDefault`).
@@ -116,7 +119,7 @@ struct Interp {
     code_type: Option<u64>,
     /// tid → its thread state's address (checked on each use).
     tstates: HashMap<i32, u64>,
-    codes: HashMap<u64, Rc<Code>>,
+    codes: HashMap<u64, (u64, Rc<Code>)>,
 }
 
 enum State {
@@ -195,7 +198,7 @@ impl Python {
         };
         raw.iter()
             .map(|r| {
-                let frame = match interp.code(tid, r.code) {
+                let frame = match interp.code(tid, r.code, r.ident) {
                     Some(c) => Frame {
                         function: c.name.clone(),
                         offset: 0,
@@ -363,6 +366,15 @@ fn lib_bias(syms: &LibSyms, off: u64, start: u64) -> Option<u64> {
     Some(start.wrapping_sub(addr + (off - seg_off)))
 }
 
+/// A code object's identity from its header: its qualname, file name and location table
+/// objects' addresses (never 0 for a real code object).
+fn ident(o: &Offsets, b: &[u8]) -> u64 {
+    (u64_at(b, o.code_qualname)
+        ^ u64_at(b, o.code_filename).rotate_left(21)
+        ^ u64_at(b, o.code_linetable).rotate_left(42))
+    .max(1)
+}
+
 fn u64_at(b: &[u8], off: u64) -> u64 {
     let o = off as usize;
     b.get(o..o + 8)
@@ -438,8 +450,12 @@ impl Interp {
             let code = u64_at(&fb, o.frame_code);
             let prev_instr = u64_at(&fb, o.frame_prev_instr);
             let start = code + o.code_code_adaptive;
+            let ident = read(tid, code, o.code_size)
+                .filter(|b| self.code_type.is_none_or(|t| u64_at(b, 8) == t))
+                .map_or(0, |b| ident(o, &b));
             out.push(RawPyFrame {
                 code,
+                ident,
                 instr: if prev_instr >= start {
                     (prev_instr - start) as i64
                 } else {
@@ -452,15 +468,21 @@ impl Interp {
         out
     }
 
-    /// A code object's names and table, cached by address for the process.
-    fn code(&mut self, tid: i32, addr: u64) -> Option<Rc<Code>> {
-        if let Some(c) = self.codes.get(&addr) {
+    /// A code object's names and table, cached by address for the process while its `ident`
+    /// is the same.
+    fn code(&mut self, tid: i32, addr: u64, id: u64) -> Option<Rc<Code>> {
+        if id == 0 {
+            // Not a code object (the chain was read while it changed): no name, not garbage.
+            return None;
+        }
+        if let Some((i, c)) = self.codes.get(&addr)
+            && *i == id
+        {
             return Some(c.clone());
         }
         let o = self.offsets;
         let b = read(tid, addr, o.code_size)?;
-        // Not a code object (the chain was read while it changed): no name rather than garbage.
-        if self.code_type.is_some_and(|t| u64_at(&b, 8) != t) {
+        if ident(o, &b) != id {
             return None;
         }
         let qual = self.string(tid, u64_at(&b, o.code_qualname));
@@ -489,7 +511,7 @@ impl Interp {
         if self.codes.len() >= MAX_CODES {
             self.codes.clear();
         }
-        self.codes.insert(addr, c.clone());
+        self.codes.insert(addr, (id, c.clone()));
         Some(c)
     }
 

@@ -289,6 +289,7 @@ fn capture(tgid: i32, tid: i32, sh: &Shared, unwinding: &mut Unwinding, python: 
         raw.push(u64::MAX);
         for f in &py {
             raw.push(f.code);
+            raw.push(f.ident);
             raw.push((f.instr as u64) ^ (u64::from(f.entry) << 63));
         }
     }

@@ -15,6 +15,9 @@ const STACK_COPY: usize = 256 * 1024;
 struct Proc {
     unwinder: UnwinderX86_64<Vec<u8>>,
     ranges: Vec<std::ops::Range<u64>>,
+    /// Unwinds that met a caller outside every module, and at which such miss to reload.
+    misses: u64,
+    next_reload: u64,
 }
 
 /// Unwinders per process and a symbolizer with its caches.
@@ -52,11 +55,37 @@ impl Unwinding {
         if !known {
             self.procs.insert(tgid, load(tgid));
         }
+        let n = read_mem(tid, regs.rsp, &mut self.buf);
+        let out = self.walk(tgid, regs, n);
+        // A caller outside every module: a library loaded since (an extension module, libffi
+        // under ctypes) whose CFI the unwinder lacks, so the walk past it is a guess. Load the
+        // modules again and walk again, at the 1st, 2nd, 4th, … such miss (a frame that is
+        // outside every module for good, JIT code say, costs little then).
+        let Some(p) = self.procs.get_mut(&tgid) else {
+            return out;
+        };
+        if out.iter().skip(1).all(|a| p.ranges.iter().any(|r| r.contains(a))) {
+            return out;
+        }
+        p.misses += 1;
+        if p.misses < p.next_reload {
+            return out;
+        }
+        let next = p.next_reload.saturating_mul(2);
+        let mut fresh = load(tgid);
+        fresh.misses = p.misses;
+        fresh.next_reload = next;
+        *p = fresh;
+        self.walk(tgid, regs, n)
+    }
+
+    /// The unwind over the first `n` bytes copied into the buffer.
+    fn walk(&mut self, tgid: i32, regs: &libc::user_regs_struct, n: usize) -> Vec<u64> {
+        let pc = regs.rip;
         let Some(p) = self.procs.get(&tgid) else {
             return vec![pc];
         };
         let sp = regs.rsp;
-        let n = read_mem(tid, sp, &mut self.buf);
         let stack = &self.buf[..n];
         let mut read = |addr: u64| -> Result<u64, ()> {
             let off = addr.checked_sub(sp).ok_or(())? as usize;
@@ -272,7 +301,12 @@ fn load(tgid: i32) -> Proc {
         ranges.push(lo..hi);
         unwinder.add_module(module);
     }
-    Proc { unwinder, ranges }
+    Proc {
+        unwinder,
+        ranges,
+        misses: 0,
+        next_reload: 1,
+    }
 }
 
 fn module(path: &str, exec_map: &Map, range: std::ops::Range<u64>) -> Option<Module<Vec<u8>>> {
