@@ -125,7 +125,10 @@ struct Interp {
 enum State {
     /// No CPython found in the maps yet: looked again at the `next`th capture (1, 2, 4, …), so
     /// an interpreter mapped later (by the loader, or a dlopen) is found at little cost.
-    Not { seen: u64, next: u64 },
+    Not {
+        seen: u64,
+        next: u64,
+    },
     Py(Box<Interp>),
     /// A CPython whose version has no offsets here.
     Unsupported,
@@ -163,7 +166,10 @@ impl Python {
         if !self.enabled {
             return Vec::new();
         }
-        let state = self.procs.entry(tgid).or_insert(State::Not { seen: 0, next: 1 });
+        let state = self
+            .procs
+            .entry(tgid)
+            .or_insert(State::Not { seen: 0, next: 1 });
         if let State::Not { seen, next } = state {
             *seen += 1;
             if *seen < *next {
@@ -537,7 +543,9 @@ impl Interp {
                 .collect(),
             _ => d
                 .chunks_exact(4)
-                .map(|c| char::from_u32(u32::from_le_bytes([c[0], c[1], c[2], c[3]])).unwrap_or('?'))
+                .map(|c| {
+                    char::from_u32(u32::from_le_bytes([c[0], c[1], c[2], c[3]])).unwrap_or('?')
+                })
                 .collect(),
         })
     }
@@ -669,7 +677,14 @@ mod tests {
     fn line_table_short_and_one_line_forms() {
         // Entry 1: one-line form code 11 (+1 line), 2 units; entry 2: no-column code 13,
         // svarint +2 (4), 1 unit; entry 3: no location, 1 unit.
-        let t = [0x80 | (11 << 3) | 1, 0, 0, 0x80 | (13 << 3), 4, 0x80 | (15 << 3)];
+        let t = [
+            0x80 | (11 << 3) | 1,
+            0,
+            0,
+            0x80 | (13 << 3),
+            4,
+            0x80 | (15 << 3),
+        ];
         assert_eq!(line_of(&t, 10, 0), Some(11));
         assert_eq!(line_of(&t, 10, 2), Some(11));
         assert_eq!(line_of(&t, 10, 4), Some(13));

@@ -64,7 +64,11 @@ impl Unwinding {
         let Some(p) = self.procs.get_mut(&tgid) else {
             return out;
         };
-        if out.iter().skip(1).all(|a| p.ranges.iter().any(|r| r.contains(a))) {
+        if out
+            .iter()
+            .skip(1)
+            .all(|a| p.ranges.iter().any(|r| r.contains(a)))
+        {
             return out;
         }
         p.misses += 1;

@@ -413,7 +413,10 @@ fn write_frames(st: &StackCount, w: &mut dyn Write) -> std::io::Result<()> {
     }
     let hidden = st.frames.len() - shown.len();
     if hidden > 0 {
-        writeln!(w, "      ({hidden} CPython interpreter frames left out; the JSON has them)")?;
+        writeln!(
+            w,
+            "      ({hidden} CPython interpreter frames left out; the JSON has them)"
+        )?;
     }
     Ok(())
 }

@@ -104,7 +104,11 @@ fn check_leaky(g: &Value) -> Vec<String> {
     let top = &g["survivor_stacks"][0];
     let py = python_frames(top);
     let n = names(&py);
-    assert_eq!(n.first().map(String::as_str), Some("leaky"), "top stack {n:?}");
+    assert_eq!(
+        n.first().map(String::as_str),
+        Some("leaky"),
+        "top stack {n:?}"
+    );
     assert!(!n.iter().any(|f| f == "fine"), "top stack {n:?}");
     assert!(
         py[0]["file"]
@@ -120,7 +124,11 @@ fn check_leaky(g: &Value) -> Vec<String> {
         py[0]
     );
     // The caller's frame names the line that called leaky().
-    assert_eq!(n.get(1).map(String::as_str), Some("loop"), "top stack {n:?}");
+    assert_eq!(
+        n.get(1).map(String::as_str),
+        Some("loop"),
+        "top stack {n:?}"
+    );
     assert_eq!(py[1]["line"].as_u64(), Some(line_of("        leaky()")));
     let closed = g["closed_stacks"].as_array().expect("closed_stacks");
     assert!(
@@ -168,7 +176,9 @@ fn issue12_python_table_shows_python_frames() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe: &Path = &dir.path().join(format!("py12-table-{}", std::process::id()));
+    let exe: &Path = &dir
+        .path()
+        .join(format!("py12-table-{}", std::process::id()));
     std::os::unix::fs::symlink(&py, exe).expect("symlink");
     let file = dir.path().join("data");
     std::fs::write(&file, b"x").expect("write");
@@ -187,8 +197,201 @@ fn issue12_python_table_shows_python_frames() {
     ]);
     assert_eq!(code(&o), 0, "{}", show(&o));
     let text = format!("{}{}", stdout_of(&o), stderr_of(&o));
-    let want = format!("leaky at {SCRIPT}:{} [python]", line_of("fh.append(open(p))"));
+    let want = format!(
+        "leaky at {SCRIPT}:{} [python]",
+        line_of("fh.append(open(p))")
+    );
     assert!(text.contains(&want), "{want} not in {text}");
     assert!(!text.contains("_PyEval_EvalFrameDefault"), "{text}");
-    assert!(text.contains("CPython interpreter frames left out"), "{text}");
+    assert!(
+        text.contains("CPython interpreter frames left out"),
+        "{text}"
+    );
+}
+
+/// The venv with gunicorn and pypdfium2 (.ci/run makes it), or None with a message.
+fn gunicorn_venv() -> Option<PathBuf> {
+    let venv = std::env::var_os("FDIFF_GUNICORN_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv-stacks"));
+    let ok = Command::new(venv.join("bin/python"))
+        .args([
+            "-c",
+            "import sys, gunicorn, pypdfium2; sys.exit(sys.version_info[:2] != (3, 11))",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "skipped: no CPython 3.11 venv with gunicorn and pypdfium2 at {} (.ci/run makes it)",
+            venv.display()
+        );
+        return None;
+    }
+    Some(venv)
+}
+
+/// One HTTP/1.0 GET; true when the server answered.
+fn get(port: u16, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.")
+}
+
+/// The seed's case: gunicorn's gthread worker (forked by the master, requests on pool
+/// threads) leaks the PDFs its /upload handler opens with pypdfium2; /pages closes them. The
+/// leaking group's top stack names the handler `render_upload` at its line, not `count_pages`.
+#[test]
+fn issue12_python_gunicorn_gthread_pdf_leak_names_the_handler() {
+    let Some(venv) = gunicorn_venv() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let out = dir.path().join("report.json");
+    let pidfile = dir.path().join("gunicorn.pid");
+    let testdata = Path::new(SCRIPT).parent().expect("testdata");
+    let bind = format!("127.0.0.1:{port}");
+    let gunicorn = venv.join("bin/gunicorn");
+    let python = venv.join("bin/python");
+    let child = fdiff_cmd(&[
+        "run",
+        "--stacks=now",
+        "-i",
+        "200ms",
+        "-q",
+        "-f",
+        "json",
+        "-o",
+        out.to_str().expect("utf-8"),
+        "--",
+        python.to_str().expect("utf-8"),
+        gunicorn.to_str().expect("utf-8"),
+        "-k",
+        "gthread",
+        "--threads",
+        "4",
+        "-w",
+        "1",
+        "-b",
+        &bind,
+        "--no-control-socket",
+        "--pid",
+        pidfile.to_str().expect("utf-8"),
+        "--chdir",
+        testdata.to_str().expect("utf-8"),
+        "pdfapp:app",
+    ])
+    .env("PDF12", dir.path().join("upload-12.pdf"))
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn fdiff");
+    // Startup is slow with every open of the imports traced.
+    let up = wait_for(std::time::Duration::from_secs(30), || get(port, "/pages"));
+    let master: Option<i32> = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let (mut served, mut sent) = (0, 0);
+    if up {
+        // A steady client for 6 s (the leak verdict needs a trend over several ticks, and the
+        // worker is slow when the machine is busy).
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(6) {
+            served += usize::from(get(port, "/upload"));
+            served += usize::from(get(port, "/pages"));
+            sent += 2;
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        // Two ticks more, so the last look sees every leaked file.
+        std::thread::sleep(std::time::Duration::from_millis(600));
+    }
+    // SIGKILL, master first, then its workers before they notice: a graceful exit would
+    // close the leaked files (interpreter shutdown) before fdiff's last look.
+    let workers: Vec<i32> = master
+        .and_then(|m| std::fs::read_to_string(format!("/proc/{m}/task/{m}/children")).ok())
+        .map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for p in master.iter().chain(&workers) {
+        // SAFETY: plain kill(2) of the processes this test started.
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    let o = finish(child, RUN_LIMIT);
+    assert!(
+        up && served == sent,
+        "gunicorn served {served} of {sent}: {}",
+        show(&o)
+    );
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|_| panic!("no report: {}", show(&o)));
+    let r: Value = serde_json::from_str(&text).expect("json");
+    let g = r["stacks"]["groups"]
+        .as_array()
+        .expect("stacks.groups")
+        .iter()
+        .find(|g| g["kind"] == "file" && g["key"].as_str().is_some_and(|k| k.ends_with(".pdf")))
+        .unwrap_or_else(|| {
+            let pdf: Vec<&Value> = r["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|g| g["key"].as_str().is_some_and(|k| k.ends_with(".pdf")))
+                .collect();
+            panic!(
+                "no leaking pdf group in {:#} (served {served}; pdf groups {pdf:?})",
+                r["stacks"]
+            )
+        });
+    let top = &g["survivor_stacks"][0];
+    let py = python_frames(top);
+    let n = names(&py);
+    let handler = py
+        .iter()
+        .find(|f| f["function"] == "render_upload")
+        .unwrap_or_else(|| panic!("top stack {n:?}"));
+    assert!(
+        handler["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("pdfapp.py")),
+        "{handler}"
+    );
+    let want = std::fs::read_to_string(testdata.join("pdfapp.py"))
+        .expect("app")
+        .lines()
+        .position(|l| l.contains("pdf = pdfium.PdfDocument(path)"))
+        .map(|i| i as u64 + 1);
+    assert_eq!(handler["line"].as_u64(), want, "{handler}");
+    assert!(!n.iter().any(|f| f == "count_pages"), "top stack {n:?}");
+    // On a pool thread of the worker, not the worker's main thread (its event loop).
+    assert!(
+        n.iter().any(|f| f == "ThreadWorker.handle"),
+        "top stack {n:?}"
+    );
+    assert!(
+        !n.iter().any(|f| f.contains("wait_for_and_dispatch")),
+        "{n:?}"
+    );
+    // The native frames of the open are there too: pdfium's, under ctypes.
+    let native: Vec<&str> = top["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .filter_map(|f| f["function"].as_str())
+        .collect();
+    assert!(native.contains(&"FPDF_LoadDocument"), "{native:?}");
 }
