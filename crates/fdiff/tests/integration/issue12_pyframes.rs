@@ -261,7 +261,6 @@ fn issue12_python_gunicorn_gthread_pdf_leak_names_the_handler() {
         .expect("free port")
         .port();
     let out = dir.path().join("report.json");
-    let pidfile = dir.path().join("gunicorn.pid");
     let testdata = Path::new(SCRIPT).parent().expect("testdata");
     let bind = format!("127.0.0.1:{port}");
     let gunicorn = venv.join("bin/gunicorn");
@@ -288,8 +287,6 @@ fn issue12_python_gunicorn_gthread_pdf_leak_names_the_handler() {
         "-b",
         &bind,
         "--no-control-socket",
-        "--pid",
-        pidfile.to_str().expect("utf-8"),
         "--chdir",
         testdata.to_str().expect("utf-8"),
         "pdfapp:app",
@@ -301,9 +298,6 @@ fn issue12_python_gunicorn_gthread_pdf_leak_names_the_handler() {
     .expect("spawn fdiff");
     // Startup is slow with every open of the imports traced.
     let up = wait_for(std::time::Duration::from_secs(30), || get(port, "/pages"));
-    let master: Option<i32> = std::fs::read_to_string(&pidfile)
-        .ok()
-        .and_then(|s| s.trim().parse().ok());
     let (mut served, mut sent) = (0, 0);
     if up {
         // A steady client for 6 s (the leak verdict needs a trend over several ticks, and the
@@ -318,20 +312,10 @@ fn issue12_python_gunicorn_gthread_pdf_leak_names_the_handler() {
         // Two ticks more, so the last look sees every leaked file.
         std::thread::sleep(std::time::Duration::from_millis(600));
     }
-    // SIGKILL, master first, then its workers before they notice: a graceful exit would
-    // close the leaked files (interpreter shutdown) before fdiff's last look.
-    let workers: Vec<i32> = master
-        .and_then(|m| std::fs::read_to_string(format!("/proc/{m}/task/{m}/children")).ok())
-        .map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    for p in master.iter().chain(&workers) {
-        // SAFETY: plain kill(2) of the processes this test started.
-        unsafe { libc::kill(*p, libc::SIGKILL) };
-    }
+    // A user's Ctrl-C: fdiff ends the watch, attributes the survivors while the worker still
+    // holds them, then forwards the signal to gunicorn and reports once it has exited (a
+    // kill of the worker instead would show its fds gone in a last look at the dying process).
+    signal(child.id() as i32, libc::SIGTERM);
     let o = finish(child, RUN_LIMIT);
     assert!(
         up && served == sent,
@@ -358,6 +342,7 @@ fn issue12_python_gunicorn_gthread_pdf_leak_names_the_handler() {
             )
         });
     let top = &g["survivor_stacks"][0];
+    assert!(top.is_object(), "no survivor stack: {g:#}");
     let py = python_frames(top);
     let n = names(&py);
     let handler = py
