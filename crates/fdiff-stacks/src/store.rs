@@ -13,53 +13,8 @@ pub const MAX_FRAMES: usize = 48;
 /// Index of a stack in [`Store::stacks`].
 pub type StackId = u32;
 
-/// One symbolized frame.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Frame {
-    /// The function, demangled; `?` when no symbol covers the address.
-    pub function: String,
-    /// Bytes from the function's start.
-    pub offset: u64,
-    /// The source file, where debug info tells it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// The source line, where debug info tells it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<u32>,
-    /// The binary or shared library (its file name).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub module: Option<String>,
-    /// The function was inlined into the next frame.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub inlined: bool,
-    /// A Python frame (function is the code object's qualified name, file its co_filename).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub python: bool,
-}
-
-impl std::fmt::Display for Frame {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.function)?;
-        if self.offset != 0 && !self.inlined {
-            write!(f, "+{:#x}", self.offset)?;
-        }
-        if self.inlined {
-            write!(f, " (inlined)")?;
-        }
-        match (&self.file, self.line) {
-            (Some(file), Some(line)) => write!(f, " at {file}:{line}")?,
-            (Some(file), None) => write!(f, " at {file}")?,
-            _ => {}
-        }
-        if let Some(m) = &self.module {
-            write!(f, " [{m}]")?;
-        }
-        if self.python {
-            write!(f, " [python]")?;
-        }
-        Ok(())
-    }
-}
+/// One symbolized frame: the report's own frame type, so one formatter serves both.
+pub use fdiff_core::track::stacks::StackFrame as Frame;
 
 /// A distinct stack, innermost frame first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -10,6 +10,9 @@ use std::collections::HashMap;
 /// Bytes of stack copied above the stack pointer: enough for deep native stacks; an
 /// unwind that needs more ends there.
 const STACK_COPY: usize = 256 * 1024;
+/// Processes whose unwinder (their modules' CFI and text, a few MB each) is kept at most; the
+/// one unwound least recently makes room (it is rebuilt if it opens again).
+pub const MAX_PROCS: usize = 64;
 
 /// One process's unwinder, rebuilt when a pc falls outside every module (a dlopen since).
 struct Proc {
@@ -18,11 +21,15 @@ struct Proc {
     /// Unwinds that met a caller outside every module, and at which such miss to reload.
     misses: u64,
     next_reload: u64,
+    /// When it was last unwound (a count of unwinds), to evict the stalest.
+    used: u64,
 }
 
 /// Unwinders per process and a symbolizer with its caches.
 pub struct Unwinding {
     procs: HashMap<i32, Proc>,
+    /// Unwinds so far.
+    clock: u64,
     cache: CacheX86_64,
     buf: Vec<u8>,
     symbolizer: blazesym::symbolize::Symbolizer,
@@ -32,6 +39,7 @@ impl Default for Unwinding {
     fn default() -> Self {
         Self {
             procs: HashMap::new(),
+            clock: 0,
             cache: CacheX86_64::new(),
             buf: vec![0; STACK_COPY],
             symbolizer: blazesym::symbolize::Symbolizer::new(),
@@ -53,7 +61,17 @@ impl Unwinding {
             .get(&tgid)
             .is_some_and(|p| p.ranges.iter().any(|r| r.contains(&pc)));
         if !known {
+            if !self.procs.contains_key(&tgid) && self.procs.len() >= MAX_PROCS {
+                let stalest = self.procs.iter().min_by_key(|(_, p)| p.used).map(|(t, _)| *t);
+                if let Some(t) = stalest {
+                    self.procs.remove(&t);
+                }
+            }
             self.procs.insert(tgid, load(tgid));
+        }
+        self.clock += 1;
+        if let Some(p) = self.procs.get_mut(&tgid) {
+            p.used = self.clock;
         }
         let n = read_mem(tid, regs.rsp, &mut self.buf);
         let out = self.walk(tgid, regs, n);
@@ -79,6 +97,7 @@ impl Unwinding {
         let mut fresh = load(tgid);
         fresh.misses = p.misses;
         fresh.next_reload = next;
+        fresh.used = p.used;
         *p = fresh;
         self.walk(tgid, regs, n)
     }
@@ -310,6 +329,7 @@ fn load(tgid: i32) -> Proc {
         ranges,
         misses: 0,
         next_reload: 1,
+        used: 0,
     }
 }
 

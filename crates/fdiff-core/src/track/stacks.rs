@@ -67,8 +67,8 @@ pub struct StackCount {
     pub frames: Vec<StackFrame>,
 }
 
-/// One frame.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// One frame (also the type fdiff-stacks captures into).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StackFrame {
     /// Function name (`?@0x…` when no symbol covers it).
     pub function: String,

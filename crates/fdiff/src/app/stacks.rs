@@ -200,20 +200,7 @@ fn frames(store: &Store, id: u32) -> Vec<StackFrame> {
     store
         .stacks
         .get(id as usize)
-        .map(|s| {
-            s.frames
-                .iter()
-                .map(|f| StackFrame {
-                    function: f.function.clone(),
-                    offset: f.offset,
-                    file: f.file.clone(),
-                    line: f.line,
-                    module: f.module.clone(),
-                    inlined: f.inlined,
-                    python: f.python,
-                })
-                .collect()
-        })
+        .map(|s| s.frames.clone())
         .unwrap_or_default()
 }
 
