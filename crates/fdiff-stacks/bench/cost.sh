@@ -69,6 +69,8 @@ if command -v valgrind >/dev/null; then
 else
     echo "valgrind: not installed"
 fi
+# The machine may be shared: the loop alone once more, so a disturbed baseline shows.
+row "alone (again)" $pin $oc
 
 # Python frames: the interpreter behind python3 (past pyenv's shims), if it is CPython.
 py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || true)
@@ -82,5 +84,6 @@ if [ -n "$py" ]; then
     row "--stacks=now, py frames" $pin $bin/fdiff run --stacks=now -q -o /dev/null -- $pyoc
     row "--stacks=now, native only" env FDIFF_PYFRAMES=0 $pin $bin/fdiff run --stacks=now -q -o /dev/null -- $pyoc
     row "--stacks (unarmed)" $pin $bin/fdiff run --stacks -q -o /dev/null -- $pyoc
+    row "alone (again)" $pin $pyoc
     rm -f "$data"
 fi

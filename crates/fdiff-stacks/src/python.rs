@@ -191,10 +191,10 @@ impl Python {
         let State::Py(interp) = state else {
             return Vec::new();
         };
-        let Some(ts) = interp.tstate(tid) else {
+        let Some(cf) = interp.tstate(tid) else {
             return Vec::new();
         };
-        interp.frames(tid, ts)
+        interp.frames(tid, cf)
     }
 
     /// Python frames for `raw`, named (innermost first), each with whether it is an entry.
@@ -388,6 +388,45 @@ fn u64_at(b: &[u8], off: u64) -> u64 {
         .map_or(0, u64::from_le_bytes)
 }
 
+/// Read `a.len()` bytes at `at` and, when given, `b.len()` bytes at `bt`, in one
+/// process_vm_readv: the bytes read in all (the kernel stops at the first short piece).
+fn read_two(tid: i32, at: u64, a: &mut [u8], b: Option<(u64, &mut Vec<u8>)>) -> usize {
+    if at == 0 {
+        return 0;
+    }
+    let mut local = vec![libc::iovec {
+        iov_base: a.as_mut_ptr().cast(),
+        iov_len: a.len(),
+    }];
+    let mut remote = vec![libc::iovec {
+        iov_base: at as *mut libc::c_void,
+        iov_len: a.len(),
+    }];
+    if let Some((bt, b)) = b {
+        local.push(libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        });
+        remote.push(libc::iovec {
+            iov_base: bt as *mut libc::c_void,
+            iov_len: b.len(),
+        });
+    }
+    // SAFETY: each local iovec points at a live buffer of its length; the remote ones are
+    // only read by the kernel in the other process.
+    let n = unsafe {
+        libc::process_vm_readv(
+            tid,
+            local.as_ptr(),
+            local.len() as libc::c_ulong,
+            remote.as_ptr(),
+            remote.len() as libc::c_ulong,
+            0,
+        )
+    };
+    usize::try_from(n).unwrap_or(0)
+}
+
 fn read(tid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
     if addr == 0 {
         return None;
@@ -397,16 +436,16 @@ fn read(tid: i32, addr: u64, len: usize) -> Option<Vec<u8>> {
 }
 
 impl Interp {
-    /// The thread state of `tid`: the cached one when it still names `tid`, else a walk.
+    /// The cframe of `tid`'s thread state: the cached state when it still names `tid`, else a
+    /// walk.
     fn tstate(&mut self, tid: i32) -> Option<u64> {
         let o = self.offsets;
-        let names = |ts: u64| {
-            read(tid, ts + o.tstate_native_thread_id, 8)
-                .is_some_and(|b| u64_at(&b, 0) == tid as u64)
-        };
+        // One read gives both the check that it is still tid's and its cframe.
         if let Some(&ts) = self.tstates.get(&tid) {
-            if names(ts) {
-                return Some(ts);
+            if let Some(tb) = read(tid, ts, o.tstate_size)
+                && u64_at(&tb, o.tstate_native_thread_id) == tid as u64
+            {
+                return Some(u64_at(&tb, o.tstate_cframe));
             }
             self.tstates.remove(&tid);
         }
@@ -430,7 +469,7 @@ impl Interp {
                         self.tstates.clear();
                     }
                     self.tstates.insert(tid, ts);
-                    return Some(ts);
+                    return Some(u64_at(&tb, o.tstate_cframe));
                 }
                 ts = u64_at(&tb, o.tstate_next);
             }
@@ -439,26 +478,36 @@ impl Interp {
         None
     }
 
-    fn frames(&self, tid: i32, ts: u64) -> Vec<RawPyFrame> {
+    fn frames(&self, tid: i32, cf: u64) -> Vec<RawPyFrame> {
         let o = self.offsets;
         let mut out = Vec::new();
-        let Some(cf) = read(tid, ts + o.tstate_cframe, 8).map(|b| u64_at(&b, 0)) else {
+        let Some(first) = read(tid, cf + o.cframe_current_frame, 8).map(|b| u64_at(&b, 0)) else {
             return out;
         };
-        let Some(mut frame) = read(tid, cf + o.cframe_current_frame, 8).map(|b| u64_at(&b, 0))
-        else {
+        let Some(mut fb) = read(tid, first, o.frame_size) else {
             return out;
         };
-        while frame != 0 && out.len() < MAX_PY_FRAMES {
-            let Some(fb) = read(tid, frame, o.frame_size) else {
-                break;
-            };
+        let mut code_b = vec![0u8; o.code_size];
+        let mut next_b = vec![0u8; o.frame_size];
+        while out.len() < MAX_PY_FRAMES {
             let code = u64_at(&fb, o.frame_code);
             let prev_instr = u64_at(&fb, o.frame_prev_instr);
+            let next = u64_at(&fb, o.frame_previous);
+            // This frame's code header and the next frame in one syscall.
+            let want_next = next != 0 && out.len() + 1 < MAX_PY_FRAMES;
+            let n = read_two(
+                tid,
+                code,
+                &mut code_b,
+                want_next.then_some((next, &mut next_b)),
+            );
+            let ident =
+                if n >= o.code_size && self.code_type.is_none_or(|t| u64_at(&code_b, 8) == t) {
+                    ident(o, &code_b)
+                } else {
+                    0
+                };
             let start = code + o.code_code_adaptive;
-            let ident = read(tid, code, o.code_size)
-                .filter(|b| self.code_type.is_none_or(|t| u64_at(b, 8) == t))
-                .map_or(0, |b| ident(o, &b));
             out.push(RawPyFrame {
                 code,
                 ident,
@@ -469,7 +518,10 @@ impl Interp {
                 },
                 entry: fb.get(o.frame_is_entry as usize).is_some_and(|&b| b != 0),
             });
-            frame = u64_at(&fb, o.frame_previous);
+            if !want_next || n < o.code_size + o.frame_size {
+                break;
+            }
+            std::mem::swap(&mut fb, &mut next_b);
         }
         out
     }

@@ -62,7 +62,11 @@ impl Unwinding {
             .is_some_and(|p| p.ranges.iter().any(|r| r.contains(&pc)));
         if !known {
             if !self.procs.contains_key(&tgid) && self.procs.len() >= MAX_PROCS {
-                let stalest = self.procs.iter().min_by_key(|(_, p)| p.used).map(|(t, _)| *t);
+                let stalest = self
+                    .procs
+                    .iter()
+                    .min_by_key(|(_, p)| p.used)
+                    .map(|(t, _)| *t);
                 if let Some(t) = stalest {
                     self.procs.remove(&t);
                 }
