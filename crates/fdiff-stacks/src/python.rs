@@ -238,11 +238,11 @@ pub fn interleave(native: Vec<Frame>, py: Vec<(Frame, bool)>) -> Vec<Frame> {
     if py.is_empty() {
         return native;
     }
-    let mut py = py.into_iter().peekable();
+    let mut py = py.into_iter();
     let mut out = Vec::with_capacity(native.len() + py.len());
     for f in native {
         if !f.inlined && f.function == "_PyEval_EvalFrameDefault" {
-            while let Some((p, entry)) = py.next() {
+            for (p, entry) in py.by_ref() {
                 out.push(p);
                 if entry {
                     break;
