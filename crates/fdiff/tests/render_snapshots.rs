@@ -661,6 +661,7 @@ fn issue12_snapshot_html_page_lists_the_leaking_groups_stacks() {
         line,
         module: Some(module.to_owned()),
         inlined: false,
+        python: false,
     };
     let opened_by = |path: &str| StackCount {
         count: 0,
@@ -695,6 +696,7 @@ fn issue12_snapshot_html_page_lists_the_leaking_groups_stacks() {
         dropped_stacks: 1,
         unwind_failed: 0,
         bytes: 4096,
+        notes: Vec::new(),
     });
     let page = html_page(&r);
     assert!(page.contains("survivors opened at:"), "no stacks section");
