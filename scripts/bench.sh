@@ -6,7 +6,7 @@
 #      `lsfd -p` vs the floor as a process (crates/fdiff/examples/floor), interleaved, medians; peak RSS;
 #   3. a watch's RSS over many ticks (10 vs 1,000 ticks over 10,000 fds, the fds churning);
 #   4./6. socket scaling: snapshot of a 10-socket process alone, then with >= 20,000 TCP sockets
-#      held by other processes;
+#      held by other processes, then with 15,000 unix sockets more;
 #   5. ~100,000 fds: five fixtures of 19,900 fds under one watch: peak RSS and per-tick cost;
 #   7. the cost a watch imposes on the watched process (crates/fdiff/examples/openclose, pinned).
 # Ends with a PASS/FAIL summary against the targets and exits 1 when one fails.
@@ -303,6 +303,19 @@ echo "  $others TCP sockets held by the $BIG_FX + $extra other fixtures ($tcp1 h
 echo "  snapshot with / alone: ${ratio}x"
 verdict "snapshot of 10 sockets, $others TCP sockets elsewhere" "$(le "$ratio" 1.5 && echo 1 || echo 0)" \
     "${ratio}x alone (${S_FD0} -> ${S_FD1} ms; pass: <= 1.5x)"
+# The same with unix sockets: the kernel's exact lookup walks the namespace's whole unix
+# table, so the cost here grows with other processes' unix sockets; UNIX_EXACT_MAX bounds it
+# to about one dump.
+UNIX_WANT=$((QUICK ? 500 : 15000))
+fx_start unix
+fx_cmd unix "unix-clients $((UNIX_WANT / 2))" >/dev/null
+interleave "floor=$FLOOR $SP" "fdiff=$FDIFF snapshot --pid $SP --format json"
+S_FL2=$(median_ms floor) S_FD2=$(median_ms fdiff)
+uratio=$(calc "$S_FD2 / $S_FD1")
+echo "  + $UNIX_WANT unix sockets in another fixture: floor $S_FL2 ms, fdiff snapshot $S_FD2 ms ($(calc "$S_FD2 / $S_FL2")x floor)"
+echo "  snapshot with the unix sockets / without: ${uratio}x"
+verdict "snapshot of 10 sockets, $UNIX_WANT unix sockets elsewhere" "$(le "$uratio" 1.5 && echo 1 || echo 0)" \
+    "${uratio}x (${S_FD1} -> ${S_FD2} ms; pass: <= 1.5x)"
 for name in "${!FX_PID[@]}"; do fx_stop "$name"; done
 
 # ==========================================================================================

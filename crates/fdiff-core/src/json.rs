@@ -43,12 +43,115 @@ pub fn to_writer<W: io::Write, T: Serialize + ?Sized>(
     }
 }
 
+/// Write `v` pretty, laid out as if it started `base` deep in a pretty document: every line
+/// after the first is indented by `base` too. Escapes as [`Style::Pretty`] does.
+pub fn to_writer_pretty_at<W: io::Write, T: Serialize + ?Sized>(
+    w: W,
+    v: &T,
+    base: &[u8],
+) -> serde_json::Result<()> {
+    v.serialize(&mut serde_json::Serializer::with_formatter(
+        w,
+        Escaping::new(Nested::new(base), false),
+    ))
+}
+
 /// `v` as a JSON string in `style`.
 pub fn to_string<T: Serialize + ?Sized>(v: &T, style: Style) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(256);
     to_writer(&mut out, v, style)?;
     // The formatter writes whole UTF-8 fragments and ASCII escapes only.
     String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.to_string()))
+}
+
+/// serde_json's pretty layout (two spaces a level) for a value that starts `base` deep: each
+/// new line is indented by `base` and then by its own level. Lets a caller render the parts
+/// of a large document apart (on several threads) and splice them.
+struct Nested<'a> {
+    base: &'a [u8],
+    level: usize,
+    has_value: bool,
+}
+
+impl<'a> Nested<'a> {
+    fn new(base: &'a [u8]) -> Self {
+        Nested {
+            base,
+            level: 0,
+            has_value: false,
+        }
+    }
+
+    fn newline<W: ?Sized + io::Write>(&self, w: &mut W) -> io::Result<()> {
+        w.write_all(b"\n")?;
+        w.write_all(self.base)?;
+        for _ in 0..self.level {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn open<W: ?Sized + io::Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + io::Write>(&mut self, w: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.level -= 1;
+        // An empty array or object stays `[]` / `{}` on its line.
+        if self.has_value {
+            self.newline(w)?;
+        }
+        w.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)
+    }
+}
+
+impl Formatter for Nested<'_> {
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.item(w, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.open(w, b"{")
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.item(w, first)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 /// Characters written as `\uXXXX` inside strings, beyond what serde_json escapes itself.

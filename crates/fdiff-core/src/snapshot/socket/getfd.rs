@@ -20,10 +20,10 @@
 
 use super::procnet::{remote_endpoint, udp_state_name};
 use super::{Family, fmt_endpoint, netlink_family_name, tcp_state_name, unix_type_name};
+use super::{HashMap, HashSet};
 use crate::snapshot::model::SocketDetail;
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, PidfdGetfdFlags};
-use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -72,7 +72,7 @@ impl Getfd {
     pub(super) fn new() -> Self {
         Getfd {
             cached: None,
-            denied: HashSet::new(),
+            denied: HashSet::default(),
             disabled: net_cgroup_v1_mounted(),
         }
     }

@@ -1,8 +1,8 @@
 //! Parsers for the text tables under /proc/PID/net, the fallback when sock_diag cannot be used.
 
 use super::{Family, fmt_endpoint, netlink_family_name, tcp_state_name, unix_type_name};
+use super::{HashMap, HashSet};
 use crate::snapshot::model::SocketDetail;
-use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -87,7 +87,7 @@ fn unix_table(
     found: &mut HashMap<u64, SocketDetail>,
 ) {
     // Doubtful rows by inode: `None` once two of them disagree.
-    let mut doubtful: HashMap<u64, Option<SocketDetail>> = HashMap::new();
+    let mut doubtful: HashMap<u64, Option<SocketDetail>> = HashMap::default();
     // Bytes a name that began on an earlier row may still be printing.
     let mut budget = 0usize;
     let mut first = true;
@@ -517,7 +517,7 @@ mod tests {
     /// Runs the unix table reader over `text` for `inodes`.
     fn unix_rows(text: &str, inodes: &[u64]) -> HashMap<u64, SocketDetail> {
         let mut wanted: HashSet<u64> = inodes.iter().copied().collect();
-        let mut found = HashMap::new();
+        let mut found = HashMap::default();
         let mut line = Vec::new();
         unix_table(
             &mut std::io::Cursor::new(text.as_bytes()),

@@ -534,7 +534,7 @@ fn a_reused_fd_number_is_not_misdecoded() {
     assert_eq!(auto[1].proto, "udp");
     // The path is still used afterwards.
     assert!(dec.getfd.usable(pid()));
-    let (mut wanted, mut found) = (HashSet::from([f.tcp_listen]), HashMap::new());
+    let (mut wanted, mut found) = (HashSet::from_iter([f.tcp_listen]), HashMap::default());
     let rest = dec
         .getfd
         .lookup(pid(), &wrong[..1], &mut wanted, &mut found, true);
@@ -553,7 +553,7 @@ fn leftovers_are_searched_only_where_they_can_be() {
         .collect();
     assert_eq!(unix.len(), 2);
     let mut wanted: HashSet<u64> = unix.iter().map(|p| p.1).collect();
-    let mut found = HashMap::new();
+    let mut found = HashMap::default();
     let rest = dec
         .getfd
         .lookup(pid(), &unix, &mut wanted, &mut found, true);
@@ -729,4 +729,83 @@ fn sockstat_fields() {
         super::sockstat_field("garbage\nTCP: inuse x tw\n", "TCP:", "inuse"),
         0
     );
+}
+
+/// Issue 16: what k wanted unix sockets cost by exact requests and by one dump, alone and
+/// beside 15,000 unbound unix sockets (the kernel's exact lookup walks the namespace's whole
+/// unix table per request; the dump walks it once but fills a reply per socket):
+/// `cargo test -p fdiff-core --lib issue16_unix_exact_vs_dump -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn issue16_unix_exact_vs_dump() {
+    use std::time::{Duration, Instant};
+    if let Some(l) = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum {
+        let _ = rustix::process::setrlimit(
+            rustix::process::Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(l),
+                maximum: Some(l),
+            },
+        );
+    }
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let pairs: Vec<_> = (0..32).map(|_| UnixStream::pair().expect("pair")).collect();
+    let all: Vec<u64> = pairs.iter().flat_map(|(a, b)| [ino(a), ino(b)]).collect();
+    let mut background: Vec<OwnedFd> = Vec::new();
+    for extra in [0usize, 15_000] {
+        while background.len() < extra {
+            match rustix::net::socket(
+                rustix::net::AddressFamily::UNIX,
+                rustix::net::SocketType::STREAM,
+                None,
+            ) {
+                Ok(s) => background.push(s),
+                Err(e) => {
+                    println!("stopped at {} background sockets: {e}", background.len());
+                    break;
+                }
+            }
+        }
+        let mut diag = netlink::Diag::new();
+        for k in [1usize, 2, 4, 10, 16, 32, 64] {
+            let time = |diag: &mut netlink::Diag, exact: bool| {
+                let mut v = Vec::new();
+                for _ in 0..15 {
+                    let mut wanted: HashSet<u64> = all[..k].iter().copied().collect();
+                    let mut found = HashMap::default();
+                    let t = Instant::now();
+                    let r = if exact {
+                        diag.unix_exact(&mut wanted, &mut found)
+                    } else {
+                        diag.unix_dump(&mut wanted, &mut found)
+                    };
+                    v.push(t.elapsed());
+                    assert!(r.is_ok() && wanted.is_empty(), "{k} {exact}");
+                }
+                median(v)
+            };
+            let (e, d) = (time(&mut diag, true), time(&mut diag, false));
+            println!(
+                "{} background, {k:>2} wanted: exact {e:>10.2?}  dump {d:>10.2?}  exact/dump {:.2}",
+                background.len(),
+                e.as_secs_f64() / d.as_secs_f64()
+            );
+        }
+    }
+}
+
+#[test]
+fn issue16_ipv4_endpoints_are_written_as_display_writes_them() {
+    use std::net::Ipv4Addr;
+    for (ip, port) in [
+        (Ipv4Addr::new(0, 0, 0, 0), 0u16),
+        (Ipv4Addr::new(127, 0, 0, 1), 8080),
+        (Ipv4Addr::new(255, 255, 255, 255), 65535),
+        (Ipv4Addr::new(10, 9, 100, 1), 10),
+    ] {
+        assert_eq!(fmt_endpoint(IpAddr::V4(ip), port), format!("{ip}:{port}"));
+    }
 }
