@@ -159,6 +159,7 @@ mod tests {
     use crate::snapshot::{
         AnonDetail, Detail, FdEntry, FdError, FdLimit, PipeDetail, SocketDetail,
     };
+    use fdiff_core::json::Style;
     use std::sync::Arc;
 
     fn snap(n: usize, comm: &str) -> Snapshot {
