@@ -13,6 +13,20 @@ pub struct Stat {
     pub ppid: i32,
     /// Field 22: start time in clock ticks after boot.
     pub start_time: u64,
+    /// Field 9: the kernel's per-task flags (PF_*).
+    pub flags: u64,
+}
+
+/// PF_EXITING: the task is in do_exit. Its fds are closed (exit_files) before its pidfd
+/// becomes readable (exit_notify), so in between /proc/PID/fd reads empty or partial.
+pub const PF_EXITING: u64 = 0x4;
+
+impl Stat {
+    /// The process is exiting or has exited: what its fd table shows now is the kernel
+    /// tearing it down, not the program closing fds.
+    pub fn exiting(&self) -> bool {
+        self.flags & PF_EXITING != 0 || matches!(self.state, 'Z' | 'X')
+    }
 }
 
 /// Parse /proc/PID/stat. comm may hold spaces and parentheses, so fields are counted after
@@ -29,13 +43,16 @@ pub fn parse_stat(text: &[u8]) -> Option<Stat> {
     // Fields after comm start at field 3 (state).
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
-    // start_time is field 22: 22 - 5 = 17 more after ppid (field 4).
-    let start_time = fields.nth(17)?.parse().ok()?;
+    // flags is field 9: four more after ppid (field 4); start_time is field 22, twelve more
+    // after flags.
+    let flags = fields.nth(4)?.parse().ok()?;
+    let start_time = fields.nth(12)?.parse().ok()?;
     Some(Stat {
         comm,
         state,
         ppid,
         start_time,
+        flags,
     })
 }
 
@@ -83,8 +100,22 @@ mod tests {
         let s = parse_stat(b"42 (sh) Z 1 42 42 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 1 0 999 0 0")
             .expect("parses");
         assert_eq!((s.state, s.start_time), ('Z', 999));
+        assert!(s.exiting());
         assert_eq!(parse_stat(b"42 (sh"), None);
         assert_eq!(parse_stat(b""), None);
+    }
+
+    /// A task in do_exit (PF_EXITING in field 9) is exiting although its state is still R:
+    /// its fd table is being torn down, which must read as the exit, not as closes.
+    #[test]
+    fn exiting_task_is_told_by_its_flags() {
+        let run = parse_stat(b"42 (w) R 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 999 0 0")
+            .expect("parses");
+        assert_eq!((run.flags, run.start_time), (0x40_0100, 999));
+        assert!(!run.exiting());
+        let dying = parse_stat(b"42 (w) R 1 42 42 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 1 0 999 0 0")
+            .expect("parses");
+        assert!(dying.exiting());
     }
 
     #[test]

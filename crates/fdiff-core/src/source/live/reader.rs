@@ -150,6 +150,14 @@ impl LiveProc {
         }
     }
 
+    /// Whether the process is tearing down (or gone): one read of its stat.
+    fn exiting(&mut self) -> bool {
+        match read_stat(self.pid_dir.as_fd(), self.id.pid, &mut self.file_buf) {
+            Ok(Some(s)) => s.start_time != self.id.start_time || s.exiting(),
+            _ => true,
+        }
+    }
+
     /// Take a snapshot. Fds whose link text is unchanged since `prev` (the last snapshot's fds,
     /// in fd order) reuse its decoded entry; only new ones are classified and decoded.
     pub fn snapshot(
@@ -269,6 +277,12 @@ impl LiveProc {
         // Checked after the pass: a process that exited before or during it leaves an empty or
         // partial list, which must be reported as the exit, not as closes.
         self.check_alive()?;
+        // Its pidfd says so only at the very end of the exit, after the kernel closed its fds:
+        // a table that shrank is checked against the task's PF_EXITING, so a process killed
+        // while watched keeps its last real table (and its survivors) instead of ending at 0.
+        if fds.len() + new.len() < prev.len() && self.exiting() {
+            return Err(ProcError::Gone);
+        }
         if refresh {
             let st = self.current_stat()?;
             if st.comm != self.comm {
