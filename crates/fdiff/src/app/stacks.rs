@@ -285,10 +285,15 @@ fn attribute(
             }
         }
         // Still in the map but not open at the last tick: closed without the number coming
-        // back.
+        // back. Open in another group is not closed: a connect and its accept share a kind.
+        let open_now: HashMap<i32, &str> = last
+            .get(&g.pid)
+            .map(|v| v.iter().map(|s| (s.fd, s.target.as_str())).collect())
+            .unwrap_or_default();
         for ((tgid, fd), o) in &store.open {
             if *tgid == g.pid
                 && !survivor_fds.contains(fd)
+                && open_now.get(fd) != Some(&o.target.as_str())
                 && !surv.contains_key(&o.stack)
                 && belongs(&o.target, g.kind, &g.key)
             {

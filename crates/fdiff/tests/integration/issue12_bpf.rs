@@ -409,4 +409,15 @@ fn issue12_bpf_demo_names_the_demo_programs_opener() {
         Some("__libc_open64"),
         "{f:?}"
     );
+    // The demo never closes a TCP connection: neither side's group may list the other
+    // side's open (still open, in the other group) as "opened and closed again".
+    for g in r["stacks"]["groups"].as_array().expect("groups") {
+        if g["kind"] == "socket" {
+            assert_eq!(
+                g["closed_stacks"].as_array().map(Vec::len),
+                Some(0),
+                "a live socket of another group counted as closed: {g:#}"
+            );
+        }
+    }
 }
