@@ -123,17 +123,7 @@ impl Unwinding {
         let mut it = p
             .unwinder
             .iter_frames(pc, uregs, &mut self.cache, &mut read);
-        let mut out = Vec::new();
-        while let Ok(Some(f)) = it.next() {
-            out.push(f.address_for_lookup());
-            if out.len() >= MAX_FRAMES {
-                break;
-            }
-        }
-        if out.is_empty() {
-            out.push(pc);
-        }
-        out
+        lookup_addresses(&mut it, pc)
     }
 
     /// Lookup addresses of a stack already copied (`stack` holds the bytes from `base` up,
@@ -168,17 +158,7 @@ impl Unwinding {
             &mut self.cache,
             &mut read,
         );
-        let mut out = Vec::new();
-        while let Ok(Some(f)) = it.next() {
-            out.push(f.address_for_lookup());
-            if out.len() >= MAX_FRAMES {
-                break;
-            }
-        }
-        if out.is_empty() {
-            out.push(pc);
-        }
-        out
+        lookup_addresses(&mut it, pc)
     }
 
     /// Names for these addresses of a stopped process (inlined frames expanded).
@@ -377,4 +357,23 @@ fn module(path: &str, exec_map: &Map, range: std::ops::Range<u64>) -> Option<Mod
         ..Default::default()
     };
     Some(Module::new(path.to_owned(), range, bias, info))
+}
+
+/// The frames' lookup addresses, innermost first, at most [`MAX_FRAMES`]; the pc alone when
+/// not even one frame unwinds.
+fn lookup_addresses<F: FnMut(u64) -> Result<u64, ()>>(
+    it: &mut framehop::UnwindIterator<'_, '_, '_, UnwinderX86_64<Vec<u8>>, F>,
+    pc: u64,
+) -> Vec<u64> {
+    let mut out = Vec::new();
+    while let Ok(Some(f)) = it.next() {
+        out.push(f.address_for_lookup());
+        if out.len() >= MAX_FRAMES {
+            break;
+        }
+    }
+    if out.is_empty() {
+        out.push(pc);
+    }
+    out
 }

@@ -54,15 +54,11 @@ pub fn run(a: DemoArgs) -> Result<Exit, Error> {
     let pid = wait_ready(&mut child)?;
     // The demo program already runs: its stacks come from the eBPF probe, as for any running
     // process (`fdiff --pid P --stacks`).
-    let stacks = a
-        .stacks
-        .and_then(|when| match fdiff_stacks::bpf::Probe::load() {
-            Ok(p) => Some((p, super::stacks::arming(when))),
-            Err(e) => {
-                super::output::warn(&format!("{e}; the demo goes on without stacks"));
-                None
-            }
-        });
+    let mut stacks_obs = super::stacks::StacksObserver::probe(
+        a.stacks,
+        TrackOptions::default().group_by,
+        "the demo goes on without stacks",
+    );
     let stop = Stop::install();
     let say = |s: &str| {
         if !a.quiet {
@@ -103,13 +99,6 @@ pub fn run(a: DemoArgs) -> Result<Exit, Error> {
     } else {
         watch::LiveTo::beside(format, a.quiet)
     };
-    let mut stacks_obs = stacks.map(|(p, arming)| {
-        super::stacks::StacksObserver::new(
-            super::stacks::Capturer::Bpf(p),
-            arming,
-            opts.analysis.track.group_by,
-        )
-    });
     let mut report = watch::watch_to_with(
         &mut source,
         &opts,

@@ -145,18 +145,12 @@ fn watch_cmd(a: WatchArgs) -> Result<Exit, Error> {
     let mut timing = config::timing(&a.watch.timing)?;
     let analysis = config::analysis(&a.watch.analysis)?;
     let charts = crate::report::html::ChartFiles::open(&a.watch.charts)?;
-    // issue 12: the eBPF probe (ptrace would stop a running service). Loaded now, so a
-    // missing permission is said before the watch; attached at the first arm.
-    let stacks = a
-        .watch
-        .stacks
-        .and_then(|when| match fdiff_stacks::bpf::Probe::load() {
-            Ok(p) => Some((p, stacks::arming(when))),
-            Err(e) => {
-                output::warn(&format!("{e}; watching without stacks"));
-                None
-            }
-        });
+    // issue 12: the eBPF probe (ptrace would stop a running service).
+    let mut stacks_obs = stacks::StacksObserver::probe(
+        a.watch.stacks,
+        analysis.track.group_by,
+        "watching without stacks",
+    );
     let stop = signals::Stop::install();
     unwatched::raise_fd_limit();
     let mut source = LiveSource::new(selector);
@@ -177,13 +171,6 @@ fn watch_cmd(a: WatchArgs) -> Result<Exit, Error> {
     } else {
         watch::LiveTo::beside(opts.analysis.format, opts.timing.quiet)
     };
-    let mut stacks_obs = stacks.map(|(p, arming)| {
-        stacks::StacksObserver::new(
-            stacks::Capturer::Bpf(p),
-            arming,
-            opts.analysis.track.group_by,
-        )
-    });
     let mut w = watch::watch_to_with(
         &mut source,
         &opts,

@@ -88,6 +88,24 @@ fn read_nspid(pid: i32) -> Option<Vec<i32>> {
 }
 
 impl StacksObserver {
+    /// For a watch of running processes (`--pid/--name`, `demo`) with `--stacks=WHEN`: the
+    /// eBPF probe, loaded now so that a missing permission is said before the watch (one
+    /// line, ending in `then`); attached at the first arm. None without `--stacks` or probe.
+    pub fn probe(
+        when: Option<crate::cli::StacksArg>,
+        group_by: GroupBy,
+        then: &str,
+    ) -> Option<Self> {
+        let when = when?;
+        match Probe::load() {
+            Ok(p) => Some(Self::new(Capturer::Bpf(p), arming(when), group_by)),
+            Err(e) => {
+                super::output::warn(&format!("{e}; {then}"));
+                None
+            }
+        }
+    }
+
     /// Watch for `tracer`.
     pub fn new(tracer: Capturer, arming: Arming, group_by: GroupBy) -> Self {
         Self {
