@@ -105,15 +105,10 @@ pub fn run(a: DemoArgs) -> Result<Exit, Error> {
         to,
         &stop,
         || false,
-        stacks_obs
-            .as_mut()
-            .map(|o| o as &mut dyn fdiff_core::pipeline::Observer),
+        super::stacks::observer(&mut stacks_obs),
     )?
     .report;
-    if let Some(o) = &stacks_obs {
-        o.stop();
-        report.stacks = Some(o.attribute(&report));
-    }
+    super::stacks::finish(&stacks_obs, &mut report);
     drop(child);
     stop.exit_on_signal();
     let ex = report_renderer(format, output::stdout_color(), false);

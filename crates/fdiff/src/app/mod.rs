@@ -177,15 +177,10 @@ fn watch_cmd(a: WatchArgs) -> Result<Exit, Error> {
         to,
         &stop,
         || false,
-        stacks_obs
-            .as_mut()
-            .map(|o| o as &mut dyn fdiff_core::pipeline::Observer),
+        stacks::observer(&mut stacks_obs),
     )?;
     w.report.unwatched = source.unwatched();
-    if let Some(o) = &stacks_obs {
-        o.stop();
-        w.report.stacks = Some(o.attribute(&w.report));
-    }
+    stacks::finish(&stacks_obs, &mut w.report);
     stop.exit_on_signal();
     render_report(&w.report, opts.analysis.format, opts.verbose)?;
     charts.write(&w.report)?;

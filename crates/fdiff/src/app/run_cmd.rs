@@ -99,16 +99,12 @@ pub fn run(a: RunArgs) -> Result<Exit, Error> {
         to,
         &stop,
         &mut done,
-        stacks_obs
-            .as_mut()
-            .map(|o| o as &mut dyn fdiff_core::pipeline::Observer),
+        super::stacks::observer(&mut stacks_obs),
     )?;
     let mut report = watched.report;
     report.unwatched = source.unwatched();
     watch::name_unseen(&mut report, first_look);
-    if let Some(o) = &stacks_obs {
-        report.stacks = Some(o.attribute(&report));
-    }
+    super::stacks::finish(&stacks_obs, &mut report);
     // The watch may have ended first (--duration, --count, a signal): the command's status
     // is still what fdiff exits with.
     let status = match status {

@@ -87,6 +87,19 @@ fn read_nspid(pid: i32) -> Option<Vec<i32>> {
     (v.len() > 1).then_some(v)
 }
 
+/// The observer to hand the watch, when there is one.
+pub fn observer(o: &mut Option<StacksObserver>) -> Option<&mut dyn Observer> {
+    o.as_mut().map(|o| o as &mut dyn Observer)
+}
+
+/// The watch is over: stop capturing and put the leaking groups' stacks into the report.
+pub fn finish(o: &Option<StacksObserver>, report: &mut Report) {
+    if let Some(o) = o {
+        o.stop();
+        report.stacks = Some(o.attribute(report));
+    }
+}
+
 impl StacksObserver {
     /// For a watch of running processes (`--pid/--name`, `demo`) with `--stacks=WHEN`: the
     /// eBPF probe, loaded now so that a missing permission is said before the watch (one
